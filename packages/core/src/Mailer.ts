@@ -1,0 +1,273 @@
+/**
+ * The delivery policy on top of a transport: builds the endpoints (the
+ * primary, then the backup with the same port, mode and credentials),
+ * composes the message once, tries each endpoint in turn and moves to the
+ * backup only on the failures where that is safe (DESIGN "Delivery policy"):
+ * never after the server rejected the credentials (lockouts), never on a
+ * permanent 5xx for the message, and never once the final dot was sent
+ * (the outcome is unknown; resending could deliver twice).
+ *
+ * The whole send has an overall deadline. Every attempt is reported in the
+ * receipt or the error. Failover, plaintext delivery and outcome-unknown are
+ * logged as events a person acts on.
+ */
+import { hostname } from "node:os"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { compose, type MailMessage, type MessageError } from "./Message.ts"
+import type { MailSettings } from "./Settings.ts"
+import { TlsPolicy, type TlsPolicyShape } from "./TlsPolicy.ts"
+import { type ConnectionPolicy, type Receipt, Transport, type TransportShape } from "./Transport.ts"
+import {
+  type Endpoint,
+  formatEndpoint,
+  type Phase,
+  TransportError,
+  type TransportFailure,
+} from "./TransportError.ts"
+
+export interface Attempt {
+  readonly endpoint: Endpoint
+  readonly transport: string
+  readonly outcome: "delivered" | "failed"
+  readonly durationMs: number
+  /** Present when the attempt failed. */
+  readonly error?: TransportError
+}
+
+export interface DeliveryReceipt extends Receipt {
+  /** Every attempt, in order; the last one delivered. */
+  readonly attempts: ReadonlyArray<Attempt>
+}
+
+/** No endpoint delivered the message; `attempts` says what each one did. */
+export class DeliveryError extends Data.TaggedError("DeliveryError")<{
+  readonly attempts: ReadonlyArray<Attempt>
+  /** The failure that ended the send. */
+  readonly last: TransportError
+}> {
+  override get message(): string {
+    if (this.attempts.length <= 1) return this.last.message
+    return this.attempts
+      .map((a, i) => `attempt ${i + 1} (${a.endpoint.role}): ${a.error?.message ?? a.outcome}`)
+      .join("\n")
+  }
+}
+
+export interface MailerShape {
+  readonly send: (
+    message: MailMessage,
+  ) => Effect.Effect<DeliveryReceipt, DeliveryError | MessageError>
+}
+
+export interface MailerOptions {
+  /** The whole send, every attempt included; default five minutes. */
+  readonly deadlineMs?: number
+  /** The name sent with EHLO; default this machine's host name when it is a valid one. */
+  readonly clientName?: string
+}
+
+export class Mailer extends Context.Service<Mailer, MailerShape>()("@spoc-mail/core/Mailer") {
+  static readonly layer = (
+    settings: MailSettings,
+    options: MailerOptions = {},
+  ): Layer.Layer<Mailer, never, Transport | TlsPolicy> =>
+    Layer.effect(
+      Mailer,
+      Effect.gen(function* () {
+        const transport = yield* Transport
+        const tlsPolicy = yield* TlsPolicy
+        return make(settings, transport, tlsPolicy, options)
+      }),
+    )
+}
+
+const backupAlways: ReadonlySet<TransportFailure> = new Set<TransportFailure>([
+  "DnsFailure",
+  "ConnectionRefused",
+  "Unreachable",
+  "ConnectTimeout",
+  "GreetingTimeout",
+  "GreetingRejected",
+  "ConnectionLost",
+  "PlaintextWhereTlsExpected",
+  "TlsHandshakeFailed",
+  "TlsVersionMismatch",
+  "NoSharedCipher",
+  "CertificateUntrusted",
+  "CertificateExpired",
+  "HostnameMismatch",
+  "WeakParameters",
+  "StartTlsRefused",
+  "StartTlsNotOffered",
+  "CleartextCredentials",
+  "AuthNotOffered",
+  "NoUsableAuthMechanism",
+  "SmtpUtf8Unsupported",
+  "CommandTimeout",
+  "ProtocolViolation",
+])
+
+const backupWhenTemporary: ReadonlySet<TransportFailure> = new Set<TransportFailure>([
+  "SenderRejected",
+  "RecipientsRejected",
+  "MessageRejected",
+  "MessageTooLarge",
+])
+
+/**
+ * Whether a failure may move to the backup server (DESIGN "Delivery policy").
+ * AuthRejected, permanent rejections, OutcomeUnknown, InvalidArgument and
+ * DeadlineExceeded stay where they are.
+ */
+export const movesToBackup = (error: TransportError): boolean =>
+  backupAlways.has(error.reason) || (backupWhenTemporary.has(error.reason) && error.transient)
+
+const label = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+const validHostname = new RegExp(`^(?=.{1,253}$)${label}(?:\\.${label})*$`)
+
+/** The EHLO name: this host's name when valid, else an address literal. */
+export const defaultClientName = (): string => {
+  const name = hostname()
+  return validHostname.test(name) ? name : "[127.0.0.1]"
+}
+
+/** The endpoints a send tries, in order. */
+export const endpointsOf = (settings: MailSettings): ReadonlyArray<Endpoint> => [
+  { host: settings.mailserver.host, port: settings.port, role: "primary" },
+  ...(settings.mailserverbackup === undefined
+    ? []
+    : [{ host: settings.mailserverbackup.host, port: settings.port, role: "backup" as const }]),
+]
+
+/** The connection policy for one endpoint. */
+export const policyFor = (
+  settings: MailSettings,
+  tlsPolicy: TlsPolicyShape,
+  endpoint: Endpoint,
+  clientName: string,
+): ConnectionPolicy => ({
+  endpoint,
+  mode: settings.encryption,
+  tls: tlsPolicy.optionsFor(endpoint.host),
+  credentials: settings.credentials,
+  connectionTimeoutMs: settings.connectionTimeoutMs,
+  commandTimeoutMs: settings.commandTimeoutMs,
+  clientName,
+})
+
+const deadlineError = (endpoint: Endpoint, phase: Phase, deadlineMs: number): TransportError =>
+  new TransportError({
+    reason: "DeadlineExceeded",
+    phase,
+    endpoint,
+    detail: `the send did not finish within its overall deadline of ${deadlineMs} ms`,
+    hint: "check the servers' health, or raise the deadline for very large messages",
+  })
+
+export const make = (
+  settings: MailSettings,
+  transport: TransportShape,
+  tlsPolicy: TlsPolicyShape,
+  options: MailerOptions = {},
+): MailerShape => {
+  const deadlineMs = options.deadlineMs ?? 300_000
+  const clientName = options.clientName ?? defaultClientName()
+  const endpoints = endpointsOf(settings)
+
+  const send = (message: MailMessage) =>
+    Effect.gen(function* () {
+      const composed = yield* compose(message, settings.mailfrom)
+      const attempts: Array<Attempt> = []
+
+      const tryEndpoints = Effect.gen(function* () {
+        for (const [index, endpoint] of endpoints.entries()) {
+          const started = Date.now()
+          const policy = policyFor(settings, tlsPolicy, endpoint, clientName)
+          const result = yield* Effect.result(transport.send(composed, policy))
+          const durationMs = Date.now() - started
+
+          if (result._tag === "Success") {
+            attempts.push({ endpoint, transport: transport.name, outcome: "delivered", durationMs })
+            return result.success
+          }
+
+          const error = result.failure
+          attempts.push({
+            endpoint,
+            transport: transport.name,
+            outcome: "failed",
+            durationMs,
+            error,
+          })
+          const next = endpoints[index + 1]
+          if (error.reason === "OutcomeUnknown") {
+            yield* Effect.logError(
+              "outcome unknown: the message may or may not have been " +
+                "delivered; it is not resent automatically",
+            ).pipe(
+              Effect.annotateLogs({ event: "outcome-unknown", endpoint: formatEndpoint(endpoint) }),
+            )
+          }
+          if (next === undefined || !movesToBackup(error)) {
+            return yield* new DeliveryError({ attempts: [...attempts], last: error })
+          }
+          yield* Effect.logWarning(
+            `${formatEndpoint(endpoint)} failed (${error.reason}); trying the backup ` +
+              formatEndpoint(next),
+          ).pipe(
+            Effect.annotateLogs({
+              event: "failover",
+              endpoint: formatEndpoint(endpoint),
+              phase: error.phase,
+              reason: error.reason,
+            }),
+          )
+        }
+        return yield* Effect.die("no endpoint to try")
+      })
+
+      const receipt = yield* tryEndpoints.pipe(
+        Effect.timeoutOrElse({
+          duration: deadlineMs,
+          orElse: () => {
+            const endpoint = attempts[attempts.length - 1]?.endpoint ?? endpoints[0]!
+            return Effect.fail(
+              new DeliveryError({
+                attempts: [...attempts],
+                last: deadlineError(endpoint, "connect", deadlineMs),
+              }),
+            )
+          },
+        }),
+      )
+
+      if (receipt.tls === undefined && settings.encryption !== "NONE") {
+        yield* Effect.logWarning(
+          `sent without encryption: ${formatEndpoint(receipt.endpoint)} did not offer STARTTLS`,
+        ).pipe(
+          Effect.annotateLogs({ event: "plaintext", endpoint: formatEndpoint(receipt.endpoint) }),
+        )
+      }
+      yield* Effect.logInfo(`delivered ${composed.messageId}`).pipe(
+        Effect.annotateLogs({
+          event: "delivered",
+          endpoint: formatEndpoint(receipt.endpoint),
+          messageId: composed.messageId,
+        }),
+      )
+      return { ...receipt, attempts } satisfies DeliveryReceipt
+    }).pipe(
+      Effect.tapError((error) =>
+        error._tag === "DeliveryError"
+          ? Effect.logError(`delivery failed: ${error.last.reason}`).pipe(
+              Effect.annotateLogs({ event: "failed", phase: error.last.phase }),
+            )
+          : Effect.void,
+      ),
+    )
+
+  return { send }
+}

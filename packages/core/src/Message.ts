@@ -1,0 +1,163 @@
+/**
+ * The message to send, and its composition into MIME by nodemailer's mail
+ * composer (a well-kept library; MIME is not this project's business). A
+ * message is composed once, before any attempt, so that every transport and
+ * every attempt (primary, then backup) sends the same bytes with the same
+ * Message-ID and Date.
+ *
+ * Bad input is refused here, at the boundary: addresses that do not parse,
+ * CR or LF in a header, a message with no recipient.
+ */
+import { randomUUID } from "node:crypto"
+import type { Readable } from "node:stream"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import MailComposer from "nodemailer/lib/mail-composer"
+import addressparser from "nodemailer/lib/addressparser"
+import type { Mailbox } from "./Settings.ts"
+import * as Parse from "./SettingsParser.ts"
+
+export interface Attachment {
+  readonly filename: string
+  /** A file to read when the message is streamed (read again for every attempt). */
+  readonly path?: string
+  readonly content?: string | Uint8Array
+  readonly contentType?: string
+}
+
+export interface MailMessage {
+  /** Defaults to `mailfrom` of the settings. */
+  readonly from?: string
+  readonly to: ReadonlyArray<string>
+  readonly cc?: ReadonlyArray<string>
+  readonly bcc?: ReadonlyArray<string>
+  readonly subject: string
+  readonly text?: string
+  readonly html?: string
+  readonly attachments?: ReadonlyArray<Attachment>
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+export interface Envelope {
+  readonly from: string
+  readonly to: ReadonlyArray<string>
+}
+
+/** A composed message: the SMTP envelope and the MIME bytes, streamable any number of times. */
+export interface ComposedMessage {
+  readonly envelope: Envelope
+  readonly messageId: string
+  /** Any envelope address is not ASCII: the server must offer SMTPUTF8. */
+  readonly needsSmtpUtf8: boolean
+  /** A fresh stream of the same bytes, for each attempt. */
+  readonly stream: () => Readable
+}
+
+export class MessageError extends Data.TaggedError("MessageError")<{
+  readonly field: string
+  readonly detail: string
+  readonly fix: string
+}> {
+  override get message(): string {
+    return `${this.field}: ${this.detail}. Fix: ${this.fix}`
+  }
+}
+
+const addresses = (
+  field: string,
+  values: ReadonlyArray<string> | undefined,
+): Effect.Effect<Array<string>, MessageError> =>
+  Effect.forEach(values ?? [], (value) => {
+    const parsed = addressparser(value, { flatten: true })
+    const checked = parsed.map((p) => Parse.address(p.address))
+    const bad = checked.find((c) => !c.ok)
+    if (parsed.length === 0 || bad !== undefined) {
+      return Effect.fail(
+        new MessageError({
+          field,
+          detail: `"${value}" is not a mail address`,
+          fix: "give addresses such as user@example.com, separated by commas",
+        }),
+      )
+    }
+    return Effect.succeed(checked.map((c) => (c.ok ? c.value : "")))
+  }).pipe(Effect.map((lists) => lists.flat()))
+
+const headerSafe = /^[^\r\n\0]*$/
+
+/**
+ * Composes a message. `sender` is the configured `mailfrom`; `from` in the
+ * message overrides it. `domain` is used for the Message-ID.
+ */
+export const compose = (
+  message: MailMessage,
+  sender: Mailbox,
+): Effect.Effect<ComposedMessage, MessageError> =>
+  Effect.gen(function* () {
+    const to = yield* addresses("to", message.to)
+    const cc = yield* addresses("cc", message.cc)
+    const bcc = yield* addresses("bcc", message.bcc)
+    const recipients = [...to, ...cc, ...bcc]
+    if (recipients.length === 0) {
+      return yield* new MessageError({
+        field: "to",
+        detail: "the message has no recipient",
+        fix: "give at least one address in to, cc or bcc",
+      })
+    }
+    const parsedFrom = message.from === undefined ? undefined : Parse.mailbox(message.from)
+    const fromBox = parsedFrom === undefined ? sender : parsedFrom.ok ? parsedFrom.value : undefined
+    if (fromBox === undefined) {
+      return yield* new MessageError({
+        field: "from",
+        detail: `"${message.from}" is not a mailbox`,
+        fix: 'write one mailbox, such as "Print Room <print@example.com>"',
+      })
+    }
+    for (const [name, value] of [
+      ["subject", message.subject],
+      ...Object.entries(message.headers ?? {}),
+    ] as Array<[string, string]>) {
+      if (!headerSafe.test(value) || !headerSafe.test(name)) {
+        return yield* new MessageError({
+          field: name,
+          detail: "contains a line break",
+          fix: "write header values on one line",
+        })
+      }
+    }
+
+    const domain = fromBox.address.split("@").pop() ?? "localhost"
+    const messageId = `<${randomUUID()}@${domain}>`
+    const node = new MailComposer({
+      from:
+        fromBox.name === undefined
+          ? fromBox.address
+          : { name: fromBox.name, address: fromBox.address },
+      to,
+      cc,
+      bcc,
+      subject: message.subject,
+      ...(message.text === undefined ? {} : { text: message.text }),
+      ...(message.html === undefined ? {} : { html: message.html }),
+      attachments: (message.attachments ?? []).map((a) => ({
+        filename: a.filename,
+        ...(a.path === undefined ? {} : { path: a.path }),
+        ...(a.content === undefined
+          ? {}
+          : { content: typeof a.content === "string" ? a.content : Buffer.from(a.content) }),
+        ...(a.contentType === undefined ? {} : { contentType: a.contentType }),
+      })),
+      headers: { ...message.headers },
+      messageId,
+      date: new Date(),
+      disableUrlAccess: true,
+    }).compile()
+
+    return {
+      envelope: { from: fromBox.address, to: recipients },
+      messageId,
+      needsSmtpUtf8: [fromBox.address, ...recipients].some((a) => /[^\x00-\x7f]/.test(a)),
+      stream: () => node.createReadStream(),
+    }
+  })

@@ -1,0 +1,80 @@
+import { Redacted } from "effect"
+import { describe, expect, it } from "vitest"
+import * as ConfigSource from "../src/ConfigSource.ts"
+import * as Origin from "../src/Origin.ts"
+import { resolve } from "../src/SettingsResolution.ts"
+
+const layer = (name: string, values: Record<string, string>): ConfigSource.SourceSnapshot => ({
+  layer: name,
+  entries: Object.entries(values).map(([key, raw], i) =>
+    ConfigSource.entry(key, raw, Origin.file(`/etc/${name}`, i + 1)),
+  ),
+  warnings: [],
+})
+
+describe("settings resolution", () => {
+  it("takes each key from the highest layer that sets or forces it", () => {
+    const resolution = resolve([
+      layer("env", { mailSmtpPort: "465", mailuser: "" }),
+      layer("spoc.conf", { mailserver: "smtp.example.com", mailuser: "[EMPTY]" }),
+      layer("management-server", {
+        mailserver: "central.example.com",
+        mailfrom: "print@example.com",
+        mailuser: "svc",
+        mailpass: "hunter2",
+        mailSmtpEncryption: "ssl/tls",
+      }),
+    ])
+
+    expect(resolution.problems).toEqual([])
+    const settings = resolution.settings!
+    expect(settings.mailserver.host).toBe("smtp.example.com")
+    expect(settings.port).toBe(465)
+    expect(settings.encryption).toBe("SSL_TLS")
+    expect(settings.credentials).toBeUndefined()
+    const server = resolution.provenance.find((p) => p.key === "mailserver")!
+    expect(server.layer).toBe("spoc.conf")
+    expect(server.shadowed.map((s) => s.layer)).toEqual(["management-server"])
+    const user = resolution.provenance.find((p) => p.key === "mailuser")!
+    expect(user.value).toEqual({ _tag: "Empty", forced: true })
+  })
+
+  it("reports every problem at once, each with its key, layer and origin", () => {
+    const resolution = resolve([
+      layer("spoc.conf", { mailSmtpPort: "70000", mailSmtpTimeout: "46five" }),
+    ])
+
+    expect(resolution.settings).toBeUndefined()
+    const keys = resolution.problems.map((p) => p.key).sort()
+    expect(keys).toEqual(["mailSmtpPort", "mailSmtpTimeout", "mailfrom", "mailserver"])
+    const port = resolution.problems.find((p) => p.key === "mailSmtpPort")!
+    expect(port.layer).toBe("spoc.conf")
+    expect(port.origin).toEqual(Origin.file("/etc/spoc.conf", 1))
+    expect(port.fix).toMatch(/1 to 65535/)
+  })
+
+  it("never shows a secret, only whether it is set", () => {
+    const resolution = resolve([
+      layer("spoc.conf", {
+        mailuser: "svc",
+        mailpass: "hunter2",
+        mailserver: "a.example",
+        mailfrom: "a@b.c",
+      }),
+    ])
+
+    const pass = resolution.provenance.find((p) => p.key === "mailpass")!
+    expect(pass.value).toEqual({ _tag: "Secret", set: true })
+    expect(JSON.stringify(resolution)).not.toContain("hunter2")
+    const password = resolution.settings!.credentials!.password
+    expect(String(password)).not.toContain("hunter2")
+    expect(Redacted.value(password)).toBe("hunter2")
+  })
+
+  it("warns about unknown keys with a suggestion", () => {
+    const resolution = resolve([layer("spoc.conf", { mailSmtpEncription: "STARTTLS" })])
+
+    expect(resolution.warnings[0]?.message).toMatch(/unknown key "mailSmtpEncription"/)
+    expect(resolution.warnings[0]?.fix).toBe("did you mean mailSmtpEncryption?")
+  })
+})

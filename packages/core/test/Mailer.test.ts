@@ -155,7 +155,7 @@ describe("the delivery policy", () => {
     expect(error.message).toMatch(/attempt 1 \(primary\)[\s\S]*attempt 2 \(backup\)/)
   })
 
-  it("gives the backup the same port, mode and credentials, checked against its own name", async () => {
+  it("gives the backup the same port, mode and credentials, checked by its own name", async () => {
     const { transport, calls } = scripted({
       "primary.test": { fail: "ConnectionRefused", phase: "connect" },
       "backup.test": "deliver",
@@ -179,7 +179,7 @@ describe("the delivery policy", () => {
     expect(backup!.tls.rejectUnauthorized).toBe(true)
   })
 
-  it("logs one warning when STARTTLS was not offered and the message went in plain text", async () => {
+  it("warns once when STARTTLS was not offered and the message went in plain text", async () => {
     const { transport } = scripted({ "primary.test": "deliver", "backup.test": "deliver" })
 
     const { logs } = await run(settingsWith({ mailSmtpEncryption: "STARTTLS" }), transport)

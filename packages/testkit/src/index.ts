@@ -1,0 +1,5 @@
+/**
+ * @spoc-mail/testkit: test parts for spoc-mail and its plugins.
+ */
+export * from "./Fixtures.ts"
+export * from "./SmtpTestServer.ts"

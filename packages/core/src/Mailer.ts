@@ -16,7 +16,7 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { compose, type MailMessage, type MessageError } from "./Message.ts"
+import { type ComposedMessage, compose, type MailMessage, type MessageError } from "./Message.ts"
 import type { MailSettings } from "./Settings.ts"
 import { TlsPolicy, type TlsPolicyShape } from "./TlsPolicy.ts"
 import { type ConnectionPolicy, type Receipt, Transport, type TransportShape } from "./Transport.ts"
@@ -57,9 +57,14 @@ export class DeliveryError extends Data.TaggedError("DeliveryError")<{
 }
 
 export interface MailerShape {
+  /** Composes the message once, then delivers it. */
   readonly send: (
     message: MailMessage,
   ) => Effect.Effect<DeliveryReceipt, DeliveryError | MessageError>
+  /** Delivers a message composed beforehand (an .eml file, a message sent twice). */
+  readonly sendComposed: (
+    composed: ComposedMessage,
+  ) => Effect.Effect<DeliveryReceipt, DeliveryError>
 }
 
 export interface MailerOptions {
@@ -177,9 +182,8 @@ export const make = (
   const clientName = options.clientName ?? defaultClientName()
   const endpoints = endpointsOf(settings)
 
-  const send = (message: MailMessage) =>
+  const sendComposed = (composed: ComposedMessage) =>
     Effect.gen(function* () {
-      const composed = yield* compose(message, settings.mailfrom)
       const attempts: Array<Attempt> = []
 
       const tryEndpoints = Effect.gen(function* () {
@@ -261,13 +265,14 @@ export const make = (
       return { ...receipt, attempts } satisfies DeliveryReceipt
     }).pipe(
       Effect.tapError((error) =>
-        error._tag === "DeliveryError"
-          ? Effect.logError(`delivery failed: ${error.last.reason}`).pipe(
-              Effect.annotateLogs({ event: "failed", phase: error.last.phase }),
-            )
-          : Effect.void,
+        Effect.logInfo(`delivery failed: ${error.last.reason}`).pipe(
+          Effect.annotateLogs({ event: "failed", phase: error.last.phase }),
+        ),
       ),
     )
 
-  return { send }
+  const send = (message: MailMessage) =>
+    Effect.flatMap(compose(message, settings.mailfrom), sendComposed)
+
+  return { send, sendComposed }
 }

@@ -9,7 +9,7 @@
  * CR or LF in a header, a message with no recipient.
  */
 import { randomUUID } from "node:crypto"
-import type { Readable } from "node:stream"
+import { Readable } from "node:stream"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import MailComposer from "nodemailer/lib/mail-composer"
@@ -159,5 +159,58 @@ export const compose = (
       messageId,
       needsSmtpUtf8: [fromBox.address, ...recipients].some((a) => /[^\x00-\x7f]/.test(a)),
       stream: () => node.createReadStream(),
+    }
+  })
+
+const headerBlock = (text: string): { headers: Array<[string, string]>; bodyStart: number } => {
+  const end = text.search(/\r?\n\r?\n/)
+  const head = end === -1 ? text : text.slice(0, end)
+  const unfolded = head.replace(/\r?\n[ \t]+/g, " ")
+  const headers: Array<[string, string]> = []
+  for (const line of unfolded.split(/\r?\n/)) {
+    const colon = line.indexOf(":")
+    if (colon > 0) headers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1)])
+  }
+  return { headers, bodyStart: end === -1 ? text.length : end }
+}
+
+/**
+ * A ready-made message (an .eml file). The envelope comes from its From, To,
+ * Cc and Bcc headers unless given; a Bcc header is removed so that blind
+ * copies stay blind. The bytes are otherwise sent as they are.
+ */
+export const fromEml = (
+  bytes: Uint8Array,
+  overrides: { readonly from?: string; readonly to?: ReadonlyArray<string> } = {},
+): Effect.Effect<ComposedMessage, MessageError> =>
+  Effect.gen(function* () {
+    const text = Buffer.from(bytes).toString("latin1")
+    const { headers } = headerBlock(text)
+    const values = (name: string) => headers.filter(([n]) => n === name).map(([, v]) => v)
+    const to =
+      overrides.to ??
+      ["to", "cc", "bcc"].flatMap((name) => values(name)).filter((v) => v.trim() !== "")
+    const recipients = yield* addresses("to", to)
+    if (recipients.length === 0) {
+      return yield* new MessageError({
+        field: "to",
+        detail: "the message names no recipient",
+        fix: "give --to, or To/Cc headers in the file",
+      })
+    }
+    const fromText = overrides.from ?? values("from")[0] ?? ""
+    const [from] = yield* addresses("from", [fromText])
+    const messageId = values("message-id")[0]?.trim() ?? `<${randomUUID()}@spoc-mail>`
+    const withoutBcc = text.replace(/^bcc:.*(?:\r?\n[ \t].*)*\r?\n/gim, (match, offset: number) =>
+      offset < headerBlock(text).bodyStart ? "" : match,
+    )
+    const withId =
+      values("message-id").length > 0 ? withoutBcc : `Message-ID: ${messageId}\r\n${withoutBcc}`
+    const raw = Buffer.from(withId, "latin1")
+    return {
+      envelope: { from: from!, to: recipients },
+      messageId,
+      needsSmtpUtf8: [from!, ...recipients].some((a) => /[^\x00-\x7f]/.test(a)),
+      stream: () => Readable.from([raw]),
     }
   })

@@ -79,6 +79,11 @@ export interface Resolution {
   readonly problems: ReadonlyArray<ConfigProblem>
   /** The typed settings; `undefined` when any problem stops sending. */
   readonly settings: MailSettings | undefined
+  /**
+   * The trust store these layers name, available even when other settings
+   * have problems: an application needs it to reach a remote source.
+   */
+  readonly trustStore: MailSettings["trustStore"]
 }
 
 /** The settings cannot be used: every problem, each with where it came from and the fix. */
@@ -304,6 +309,12 @@ export const resolve = (
         ? defaultStore
         : undefined
 
+  const trustStore: MailSettings["trustStore"] = {
+    path: storePath,
+    password: Redacted.make(trustPassword),
+    type: trustType,
+  }
+
   const settings: MailSettings | undefined =
     problems.length > 0 || mailserver === undefined || mailfrom === undefined
       ? undefined
@@ -323,11 +334,7 @@ export const resolve = (
           allowCustomCipherSuites: allowCustom ?? false,
           cipherSuites:
             cipherSuites ?? (CipherSuites.parse(catalogueDefault(cipherKey)) as CipherOk).value,
-          trustStore: {
-            path: storePath,
-            password: Redacted.make(trustPassword),
-            type: trustType,
-          },
+          trustStore,
         }
 
   return {
@@ -336,6 +343,7 @@ export const resolve = (
     warnings,
     problems,
     settings,
+    trustStore,
   }
 }
 

@@ -2,7 +2,9 @@
  * TLS versions as administrators write them in
  * `cryptographicProtocolsForOutboundCommunication`: one name means exactly
  * that version, a list means that set, `>=TLSv1.2` means that version and
- * newer. Spellings such as `TLS1.2`, `Tls12`, `TLSv1_2` or `1.2` are accepted.
+ * newer (`TLSv1.2+` too). Spellings such as `TLS1.2`, `Tls12`, `TLSv1_2`,
+ * `TLS 1.2` or `1.2` are accepted; list items are separated by commas,
+ * semicolons or spaces.
  *
  * Node takes a range (minVersion, maxVersion), not a set, so a list with a
  * gap (TLSv1 and TLSv1.2 without TLSv1.1) cannot be honoured and is refused
@@ -60,8 +62,9 @@ const fixText = "write one version (TLSv1.2), a list (TLSv1.2,TLSv1.3) or a floo
 
 /** Parses the setting's text into a range, explaining any token it cannot use. */
 export const parse = (text: string): Parsed.Parsed<TlsVersionRange> => {
-  const trimmed = text.trim()
-  const floor = /^>=\s*(.+)$/.exec(trimmed)
+  // "TLS 1.2" is one version, not the tokens "TLS" and "1.2".
+  const trimmed = text.trim().replace(/\b(tls|ssl)(v?)\s+(?=\d)/gi, "$1$2")
+  const floor = /^>=\s*(.+)$/.exec(trimmed) ?? /^([^\s,;]+)\+$/.exec(trimmed)
   if (floor !== null) {
     const version = normalise(floor[1]!)
     if (version === undefined) return unknownToken(floor[1]!)
@@ -91,7 +94,15 @@ export const parse = (text: string): Parsed.Parsed<TlsVersionRange> => {
   return Parsed.ok({ min: tlsVersions[min]!, max: tlsVersions[max]! })
 }
 
-const unknownToken = (token: string): Parsed.Parsed<never> =>
-  /^ssl/i.test(token.trim())
+const unknownToken = (token: string): Parsed.Parsed<never> => {
+  const trimmed = token.trim()
+  if (/^sslv2hello$/i.test(trimmed)) {
+    return Parsed.fail(
+      `"${token}" is a Java handshake format, not a TLS version, and Node does not send it`,
+      `remove ${trimmed}; ${fixText}`,
+    )
+  }
+  return /^ssl/i.test(trimmed)
     ? Parsed.fail(`"${token}" is not supported: SSL 3.0 and older are insecure`, fixText)
     : Parsed.fail(`"${token}" is not a TLS version`, fixText)
+}

@@ -17,7 +17,8 @@ const fixturesRoot = new URL("../fixtures/", import.meta.url)
 export const fixturePath = (relative: string): string => {
   if (relative.startsWith("/") || relative.split(/[\\/]/).includes("..")) {
     throw new Error(
-      `fixturePath("${relative}"): give a path inside the fixtures folder, such as "pki/server.crt"`,
+      `fixturePath("${relative}"): give a path inside the fixtures folder, ` +
+        'such as "pki/server.crt"',
     )
   }
   return fileURLToPath(new URL(relative, fixturesRoot))

@@ -1,6 +1,21 @@
 /**
- * @spoc-mail/testkit: test parts for spoc-mail and its plugins.
+ * @spoc-mail/testkit: test parts for spoc-mail and its plugins: the fixture
+ * PKI and config files, a real SMTP server that captures messages, a scripted
+ * SMTP server for byte-exact and hostile replies, and the contract suites.
  */
 export * from "./ConfigSourceContract.ts"
 export * from "./Fixtures.ts"
 export * from "./SmtpTestServer.ts"
+export {
+  type Bytes,
+  type ImplicitTlsOptions,
+  type ScriptedSmtpServer,
+  ScriptedSmtpServerError,
+  type ScriptedSmtpServerOptions,
+  type ScriptTlsOptions,
+  startScriptedSmtpServer,
+  type Step,
+  type TranscriptEntry,
+} from "./ScriptedSmtpServer.ts"
+/** Script steps for `startScriptedSmtpServer`: `Script.expect(/^EHLO/i, Script.lines(...))`. */
+export * as Script from "./ScriptedSmtpServer.ts"

@@ -132,8 +132,9 @@ export const milliseconds = (raw: string): Parsed.Parsed<number> => {
       )
 }
 
-const truthy = new Set(["true", "yes", "1", "enabled", "on"])
-const falsy = new Set(["false", "no", "0", "disabled", "off"])
+// Exactly the spellings DESIGN "Settings" lists (C17: anything else is refused).
+const truthy = new Set(["true", "yes", "1", "enabled"])
+const falsy = new Set(["false", "no", "0", "disabled"])
 
 export const boolean = (raw: string): Parsed.Parsed<boolean> => {
   const text = raw.trim().toLowerCase()

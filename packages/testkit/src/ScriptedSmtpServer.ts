@@ -136,6 +136,11 @@ export interface ImplicitTlsOptions extends ScriptTlsOptions {
 export interface ScriptedSmtpServerOptions {
   /** A loopback address: `127.0.0.1` (default), `127.0.0.2`, `::1`. */
   readonly host?: string
+  /**
+   * Default 0: a free port. Give the port of a server on another loopback
+   * address when two must share one (a primary and its backup).
+   */
+  readonly port?: number
   /** The steps every connection plays, or a script per connection (numbered from 1). */
   readonly script: ReadonlyArray<Step> | ((connection: number) => ReadonlyArray<Step>)
   /** TLS from the first byte: silent until the client's ClientHello, then the script. */
@@ -513,7 +518,7 @@ export const startScriptedSmtpServer = async (
   const server = net.createServer(serve)
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject)
-    server.listen(0, host, () => {
+    server.listen(options.port ?? 0, host, () => {
       server.off("error", reject)
       resolve()
     })

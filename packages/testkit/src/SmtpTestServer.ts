@@ -50,6 +50,11 @@ export type CommandHook = (
 export interface SmtpTestServerOptions {
   /** A loopback address: `127.0.0.1` (default), `127.0.0.2`, `::1`. */
   readonly host?: string
+  /**
+   * Default 0: a free port. Give the port of a server on another loopback
+   * address when two must share one (a primary and its backup).
+   */
+  readonly port?: number
   /** Default `none`. */
   readonly tls?: TlsMode
   /** The certificate presented under STARTTLS or implicit TLS; default the `server` leaf. */
@@ -297,7 +302,7 @@ export const startSmtpServer = async (
   await new Promise<void>((resolve, reject) => {
     const onError = (error: Error) => reject(error)
     server.server.once("error", onError)
-    server.listen(0, host, () => {
+    server.listen(options.port ?? 0, host, () => {
       server.server.off("error", onError)
       resolve()
     })

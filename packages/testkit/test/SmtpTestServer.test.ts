@@ -223,6 +223,15 @@ describe("SmtpTestServer", () => {
     transport.close()
   })
 
+  it("shares a port with a server on another loopback address", async () => {
+    const backup = await start({ host: "127.0.0.2" })
+    const primary = await start({ host: "127.0.0.1", port: backup.port })
+    await client(primary, { ignoreTLS: true }).sendMail(message)
+    await client(backup, { ignoreTLS: true }).sendMail(message)
+    expect(primary.port).toBe(backup.port)
+    expect([primary.messages.length, backup.messages.length]).toEqual([1, 1])
+  })
+
   it("refuses a host that is not loopback", async () => {
     await expect(startSmtpServer({ host: "0.0.0.0" })).rejects.toThrow(/loopback/)
   })

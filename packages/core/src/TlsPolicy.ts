@@ -1,23 +1,50 @@
 /**
  * The TLS policy: turns the settings into Node TLS options for one endpoint.
- * Verification is always on: chain to a trusted root, validity dates, and the
- * host name of the endpoint in use (IP hosts against IP SANs, and no SNI for
- * IPs, which RFC 6066 forbids). Nothing here, no setting and no environment
- * variable, can turn it off: `rejectUnauthorized` is always set explicitly,
- * which also makes Node ignore `NODE_TLS_REJECT_UNAUTHORIZED`.
+ *
+ * Verification is always on: the chain must lead to a trusted root (system
+ * roots plus the trust store), every certificate must be within its dates,
+ * and the certificate must name the host of the endpoint in use: a host name
+ * against DNS names, an IP against IP addresses, and no SNI for IPs, which
+ * RFC 6066 section 3 forbids. The backup server is checked against its own
+ * name, whatever server name a transport passes to Node. Nothing here, no
+ * setting and no environment variable, can turn it off: `rejectUnauthorized`
+ * is always set explicitly, which also makes Node ignore
+ * `NODE_TLS_REJECT_UNAUTHORIZED`.
+ *
+ * Versions: OpenSSL 3 refuses TLSv1 and TLSv1.1 at its default security
+ * level, so when the range includes them the cipher string ends with
+ * `@SECLEVEL=0`, for those connections only. TLS 1.3 is still negotiated
+ * when the server offers it. Because level 0 also lets weak keys and SHA-1
+ * signatures through, our own check (`internal/certificateStrength.ts`)
+ * refuses them on every connection, and Diffie-Hellman groups under 2048 bits
+ * are refused too.
+ *
+ * Custom cipher suites apply only when
+ * `allowCustomCipherSuitesForOutboundCommunication` is true. The range is
+ * then narrowed to the versions the list can negotiate, as Java does: a list
+ * of TLS 1.2 suites does not let TLS 1.3 pick its own defaults.
  */
 import { isIP } from "node:net"
-import type * as tls from "node:tls"
+import * as tls from "node:tls"
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import * as CipherSuites from "./CipherSuites.ts"
+import { checkChain } from "./internal/certificateStrength.ts"
 import type { MailSettings } from "./Settings.ts"
-import type { TlsVersionRange } from "./TlsVersions.ts"
+import * as TlsVersions from "./TlsVersions.ts"
 import { TrustStore, type TrustStoreShape } from "./TrustStore.ts"
 
+export type TlsPolicySettings = Pick<
+  MailSettings,
+  "tlsVersions" | "allowCustomCipherSuites" | "cipherSuites"
+>
+
 export interface TlsPolicyShape {
-  readonly versions: TlsVersionRange
-  /** Options for a TLS connection to `host`; transports must not loosen them. */
+  /** The versions allowed, after narrowing to what a custom cipher list can negotiate. */
+  readonly versions: TlsVersions.TlsVersionRange
+  /** Whether OpenSSL's security level is lowered for TLSv1 and TLSv1.1. */
+  readonly legacy: boolean
+  /** Options for a TLS connection to `host`; transports must pass them on unchanged. */
   readonly optionsFor: (host: string) => tls.ConnectionOptions
 }
 
@@ -25,7 +52,7 @@ export class TlsPolicy extends Context.Service<TlsPolicy, TlsPolicyShape>()(
   "@spoc-mail/core/TlsPolicy",
 ) {
   static readonly layer = (
-    settings: Pick<MailSettings, "tlsVersions" | "allowCustomCipherSuites" | "cipherSuites">,
+    settings: TlsPolicySettings,
   ): Layer.Layer<TlsPolicy, never, TrustStore> =>
     Layer.effect(
       TlsPolicy,
@@ -33,20 +60,126 @@ export class TlsPolicy extends Context.Service<TlsPolicy, TlsPolicyShape>()(
     )
 }
 
-export const make = (
-  settings: Pick<MailSettings, "tlsVersions" | "allowCustomCipherSuites" | "cipherSuites">,
-  trust: TrustStoreShape,
-): TlsPolicyShape => ({
-  versions: settings.tlsVersions,
-  optionsFor: (host) => ({
-    host,
-    ...(isIP(host) === 0 ? { servername: host } : {}),
-    ca: [...trust.ca],
-    minVersion: settings.tlsVersions.min,
-    maxVersion: settings.tlsVersions.max,
-    ...(settings.allowCustomCipherSuites
-      ? { ciphers: CipherSuites.toNodeCiphers(settings.cipherSuites) }
-      : {}),
-    rejectUnauthorized: true,
-  }),
-})
+/**
+ * The server's certificate was refused by our own checks, after Node's chain
+ * and date checks passed: it does not name the host, or it is too weak.
+ * `checkServerIdentity` returns it, so Node ends the handshake with it.
+ */
+export class ServerCertificateRefused extends Error {
+  override readonly name = "ServerCertificateRefused"
+  /** Node's code for a name mismatch; ours for weak certificates. */
+  readonly code: "ERR_TLS_CERT_ALTNAME_INVALID" | "ERR_SPOC_WEAK_CERTIFICATE"
+  readonly reason: "HostnameMismatch" | "WeakParameters"
+  /** The host the certificate was checked against. */
+  readonly host: string
+  /** The DNS names and IP addresses the certificate is issued for. */
+  readonly certificateNames: ReadonlyArray<string>
+
+  constructor(options: {
+    readonly reason: "HostnameMismatch" | "WeakParameters"
+    readonly host: string
+    readonly certificateNames: ReadonlyArray<string>
+    readonly message: string
+    readonly cause?: unknown
+  }) {
+    super(options.message, options.cause === undefined ? undefined : { cause: options.cause })
+    this.reason = options.reason
+    this.code =
+      options.reason === "HostnameMismatch"
+        ? "ERR_TLS_CERT_ALTNAME_INVALID"
+        : "ERR_SPOC_WEAK_CERTIFICATE"
+    this.host = options.host
+    this.certificateNames = options.certificateNames
+  }
+}
+
+/** The names a certificate is issued for: its DNS and IP subject alternative names, else its CN. */
+export const certificateNames = (certificate: tls.PeerCertificate): ReadonlyArray<string> => {
+  const alternatives = (certificate.subjectaltname ?? "")
+    .split(/,\s*/)
+    .map((entry) => /^(?:DNS|IP Address):(.*)$/.exec(entry)?.[1])
+    .filter((name): name is string => name !== undefined && name.length > 0)
+  if (alternatives.length > 0) return alternatives
+  const cn = certificate.subject?.CN
+  return cn === undefined ? [] : Array.isArray(cn) ? cn : [cn]
+}
+
+/** The chain Node hands to `checkServerIdentity`, leaf first, as DER. */
+const chainOf = (certificate: tls.PeerCertificate): Array<Uint8Array> => {
+  const chain: Array<Uint8Array> = []
+  const seen = new Set<tls.PeerCertificate>()
+  let current: tls.PeerCertificate | undefined = certificate
+  while (current !== undefined && !seen.has(current) && current.raw !== undefined) {
+    seen.add(current)
+    chain.push(current.raw)
+    current = (current as tls.DetailedPeerCertificate).issuerCertificate
+  }
+  return chain
+}
+
+/**
+ * Checks the server's certificate once Node has verified the chain and dates:
+ * the host name with Node's own rules, then the strength of the chain.
+ */
+export const checkServer = (
+  host: string,
+  certificate: tls.PeerCertificate,
+): ServerCertificateRefused | undefined => {
+  const names = certificateNames(certificate)
+  const mismatch = tls.checkServerIdentity(host, certificate)
+  if (mismatch !== undefined) {
+    return new ServerCertificateRefused({
+      reason: "HostnameMismatch",
+      host,
+      certificateNames: names,
+      message:
+        `the server's certificate is issued for ${names.join(", ") || "no host name"}, ` +
+        `not for ${host}`,
+      cause: mismatch,
+    })
+  }
+  const weakness = checkChain(chainOf(certificate))
+  if (weakness !== undefined) {
+    return new ServerCertificateRefused({
+      reason: "WeakParameters",
+      host,
+      certificateNames: names,
+      message: `weak server certificate: ${weakness}`,
+    })
+  }
+  return undefined
+}
+
+/** Builds the policy from the settings and the trust store. */
+export const make = (settings: TlsPolicySettings, trust: TrustStoreShape): TlsPolicyShape => {
+  const custom = settings.allowCustomCipherSuites ? settings.cipherSuites : undefined
+  // Settings resolution refuses a list with no usable suite, so narrowing finds a range.
+  const versions =
+    custom === undefined
+      ? settings.tlsVersions
+      : (CipherSuites.narrowRange(custom, settings.tlsVersions) ?? settings.tlsVersions)
+  const legacy = TlsVersions.includesLegacy(versions)
+  const suites =
+    custom === undefined
+      ? undefined
+      : CipherSuites.toNodeCiphers({ suites: CipherSuites.usable(custom, versions) })
+  const ciphers = legacy ? `${suites ?? tls.DEFAULT_CIPHERS}:@SECLEVEL=0` : suites
+  const ca = [...trust.ca]
+
+  return {
+    versions,
+    legacy,
+    optionsFor: (host) => ({
+      host,
+      ...(isIP(host) === 0 ? { servername: host } : {}),
+      ca,
+      minVersion: versions.min,
+      maxVersion: versions.max,
+      ...(ciphers === undefined ? {} : { ciphers }),
+      minDHSize: 2048,
+      rejectUnauthorized: true,
+      // The endpoint's own host, not the server name a transport may have set.
+      checkServerIdentity: (_servername, certificate) => checkServer(host, certificate),
+    }),
+  }
+}

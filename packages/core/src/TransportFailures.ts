@@ -15,17 +15,29 @@ import {
 } from "./TransportError.ts"
 import type { EncryptionMode } from "./Settings.ts"
 
-interface Classified {
+/** A failure in shared words: the reason, one sentence, and how to fix it when we know. */
+export interface Classified {
   readonly reason: TransportFailure
   readonly detail: string
   readonly hint?: string
 }
 
+const untrustedHint =
+  "add the root CA of the server's certificate to the trust store " +
+  "(spoc-mail trust fetch shows the chain, spoc-mail trust import adds it)"
+
+const untrusted: Classified = {
+  reason: "CertificateUntrusted",
+  detail: "the server's certificate is not signed by a trusted CA",
+  hint: untrustedHint,
+}
+
+/** OpenSSL's certificate verification codes, as Node reports them. */
 const certificateCodes: Readonly<Record<string, Classified>> = {
   CERT_HAS_EXPIRED: {
     reason: "CertificateExpired",
     detail: "the server's certificate has expired",
-    hint: "the server's administrator must renew its certificate",
+    hint: "the server's administrator must renew its certificate; check this machine's clock",
   },
   CERT_NOT_YET_VALID: {
     reason: "CertificateExpired",
@@ -37,44 +49,178 @@ const certificateCodes: Readonly<Record<string, Classified>> = {
     detail: "the server's certificate is not issued for this host",
     hint: "set mailserver to a name the certificate lists, or have the certificate reissued",
   },
+  ERR_SPOC_WEAK_CERTIFICATE: {
+    reason: "WeakParameters",
+    detail: "the server's certificate is too weak",
+    hint:
+      "the server needs a certificate with a 2048-bit RSA or an ECDSA key and SHA-256 " +
+      "signatures; spoc-mail refuses weaker ones even when TLSv1 is allowed",
+  },
+  CA_KEY_TOO_SMALL: {
+    reason: "WeakParameters",
+    detail: "a CA certificate in the server's chain has a key that is too small",
+    hint: "the server needs a chain whose keys are 2048-bit RSA or ECDSA",
+  },
+  EE_KEY_TOO_SMALL: {
+    reason: "WeakParameters",
+    detail: "the server's certificate has a key that is too small",
+    hint: "the server needs a certificate with a 2048-bit RSA or an ECDSA key",
+  },
+  CA_MD_TOO_WEAK: {
+    reason: "WeakParameters",
+    detail: "a certificate in the server's chain is signed with a weak hash (MD5 or SHA-1)",
+    hint: "the server needs certificates signed with SHA-256 or better",
+  },
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: untrusted,
+  UNABLE_TO_GET_ISSUER_CERT: untrusted,
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: {
+    ...untrusted,
+    detail:
+      "the server's certificate is not signed by a trusted CA, or the server does not send " +
+      "its intermediate certificates",
+  },
+  SELF_SIGNED_CERT_IN_CHAIN: {
+    ...untrusted,
+    detail: "the server's chain ends in a root CA that is not trusted",
+  },
+  DEPTH_ZERO_SELF_SIGNED_CERT: {
+    reason: "CertificateUntrusted",
+    detail: "the server's certificate is self-signed and not trusted",
+    hint:
+      "import that certificate into the trust store (spoc-mail trust fetch, then " +
+      "spoc-mail trust import), or give the server a certificate from a trusted CA",
+  },
+  CERT_UNTRUSTED: untrusted,
+  CERT_SIGNATURE_FAILURE: {
+    ...untrusted,
+    detail: "a signature in the server's chain does not verify",
+  },
+  CERT_REVOKED: {
+    reason: "CertificateUntrusted",
+    detail: "the server's certificate has been revoked",
+    hint: "the server's administrator must replace its certificate",
+  },
+  INVALID_CA: { ...untrusted, detail: "a certificate in the server's chain is not a valid CA" },
+  INVALID_PURPOSE: {
+    reason: "CertificateUntrusted",
+    detail: "the server's certificate is not meant for TLS servers",
+    hint: "the server needs a certificate with the serverAuth extended key usage",
+  },
 }
 
-const untrustedCodes = new Set([
-  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
-  "UNABLE_TO_GET_ISSUER_CERT",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "CERT_UNTRUSTED",
-  "CERT_SIGNATURE_FAILURE",
-  "CERT_REVOKED",
-  "INVALID_CA",
-])
+/** The same faults when only the message survived (a wrapped error). */
+const certificateMessages: ReadonlyArray<readonly [RegExp, string]> = [
+  [/certificate has expired/i, "CERT_HAS_EXPIRED"],
+  [/certificate is not yet valid/i, "CERT_NOT_YET_VALID"],
+  [
+    /does not match certificate's altnames|is issued for .*, not for/i,
+    "ERR_TLS_CERT_ALTNAME_INVALID",
+  ],
+  [/weak server certificate/i, "ERR_SPOC_WEAK_CERTIFICATE"],
+  // OpenSSL's verify messages, which Node reports with the code UNSPECIFIED for some.
+  [/ee (?:certificate )?key too (?:small|weak)/i, "EE_KEY_TOO_SMALL"],
+  [/ca (?:certificate )?key too (?:small|weak)/i, "CA_KEY_TOO_SMALL"],
+  [/ca md too weak|signature digest algorithm too weak/i, "CA_MD_TOO_WEAK"],
+  [/self[- ]signed certificate in certificate chain/i, "SELF_SIGNED_CERT_IN_CHAIN"],
+  [/^(?:.*\s)?self[- ]signed certificate$/i, "DEPTH_ZERO_SELF_SIGNED_CERT"],
+  [/unable to get local issuer certificate/i, "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"],
+  [/unable to verify the first certificate/i, "UNABLE_TO_VERIFY_LEAF_SIGNATURE"],
+  [/certificate revoked/i, "CERT_REVOKED"],
+]
 
-const untrustedHint =
-  "add the root CA of the server's certificate to the trust store " +
-  "(spoc-mail trust fetch shows the chain, spoc-mail trust import adds it)"
+/**
+ * Every code and message on an error and the errors it wraps: nodemailer
+ * replaces `code` (keeping `originalCode`), and wrappers keep the original as
+ * `cause`.
+ */
+const traits = (error: unknown): { codes: Array<string>; messages: Array<string> } => {
+  const codes: Array<string> = []
+  const messages: Array<string> = []
+  const seen = new Set<unknown>()
+  let current: unknown = error
+  while (current !== undefined && current !== null && !seen.has(current)) {
+    seen.add(current)
+    if (typeof current !== "object") {
+      messages.push(String(current))
+      break
+    }
+    const record = current as { code?: unknown; originalCode?: unknown; message?: unknown }
+    for (const code of [record.code, record.originalCode]) {
+      if (typeof code === "string") codes.push(code)
+    }
+    if (typeof record.message === "string") messages.push(record.message)
+    current = (current as { cause?: unknown }).cause
+  }
+  return { codes, messages }
+}
+
+/** The host-name failure, naming what the certificate is issued for. */
+const hostnameMismatch = (error: unknown): Classified | undefined => {
+  const seen = new Set<unknown>()
+  for (let e = error; typeof e === "object" && e !== null && !seen.has(e);) {
+    seen.add(e)
+    const fields = e as { host?: unknown; certificateNames?: unknown; cert?: unknown }
+    const names = Array.isArray(fields.certificateNames)
+      ? (fields.certificateNames as Array<string>)
+      : namesOfNodeCert(fields.cert)
+    if (names !== undefined && typeof fields.host === "string") {
+      return {
+        reason: "HostnameMismatch",
+        detail:
+          `the server's certificate is issued for ${names.join(", ") || "no host name"}, ` +
+          `not for ${fields.host}`,
+        hint:
+          "set mailserver (or mailserverbackup) to a name the certificate lists, or have the " +
+          "certificate reissued with this name",
+      }
+    }
+    e = (e as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const namesOfNodeCert = (cert: unknown): Array<string> | undefined => {
+  if (typeof cert !== "object" || cert === null) return undefined
+  const altNames = (cert as { subjectaltname?: unknown }).subjectaltname
+  if (typeof altNames !== "string") return undefined
+  return altNames
+    .split(/,\s*/)
+    .map((entry) => entry.replace(/^(?:DNS|IP Address):/, ""))
+    .filter((name) => name.length > 0)
+}
+
+const plaintextPattern =
+  /wrong version number|packet length too long|http request|unknown protocol|record layer failure/i
+const cipherPattern =
+  /no shared cipher|no cipher(s)? (available|match)|no suitable|sslv3 alert handshake failure|handshake failure/i
+const versionPattern =
+  /unsupported protocol|protocol version|version too low|no protocols available|unsupported_protocol|tlsv1 alert protocol version/i
+const weakHandshakePattern = /dh key too small|key too small|md too weak|bad dh value/i
 
 /**
  * Classifies a TLS failure. `mode` tells what the client expected, so that
  * plain text where TLS was expected gets the right hint.
  */
 export const classifyTls = (error: unknown, mode: EncryptionMode): Classified => {
-  const code = (error as { code?: string }).code ?? ""
-  const message = String((error as { message?: string }).message ?? error)
-  const known = certificateCodes[code]
-  if (known !== undefined) return known
-  if (untrustedCodes.has(code)) {
-    return {
-      reason: "CertificateUntrusted",
-      detail: "the server's certificate is not signed by a trusted CA",
-      hint: untrustedHint,
+  const { codes, messages } = traits(error)
+  const text = messages.join(" / ")
+
+  for (const code of codes) {
+    if (code === "ERR_TLS_CERT_ALTNAME_INVALID") {
+      return hostnameMismatch(error) ?? certificateCodes[code]!
+    }
+    const known = certificateCodes[code]
+    if (known !== undefined) return known
+  }
+  for (const [pattern, code] of certificateMessages) {
+    if (pattern.test(text)) {
+      return code === "ERR_TLS_CERT_ALTNAME_INVALID"
+        ? (hostnameMismatch(error) ?? certificateCodes[code]!)
+        : certificateCodes[code]!
     }
   }
-  if (
-    code === "ERR_SSL_WRONG_VERSION_NUMBER" ||
-    /wrong version number|http request/i.test(message)
-  ) {
+
+  if (codes.includes("ERR_SSL_WRONG_VERSION_NUMBER") || plaintextPattern.test(text)) {
     return {
       reason: "PlaintextWhereTlsExpected",
       detail: "the server answered in plain text where a TLS handshake was expected",
@@ -85,8 +231,28 @@ export const classifyTls = (error: unknown, mode: EncryptionMode): Classified =>
           : "the server did not start TLS after accepting STARTTLS; check the server",
     }
   }
+  if (weakHandshakePattern.test(text)) {
+    return {
+      reason: "WeakParameters",
+      detail: "the server's key exchange is too weak (Diffie-Hellman group under 2048 bits)",
+      hint: "the server must use ECDHE or a Diffie-Hellman group of 2048 bits or more",
+    }
+  }
   if (
-    /no shared cipher|no cipher(s)? (available|match)|sslv3 alert handshake failure/i.test(message)
+    codes.some((c) => /UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION|NO_PROTOCOLS/.test(c)) ||
+    versionPattern.test(text)
+  ) {
+    return {
+      reason: "TlsVersionMismatch",
+      detail: "the server does not accept the TLS versions spoc-mail allows",
+      hint:
+        "set cryptographicProtocolsForOutboundCommunication to versions the server " +
+        "supports (spoc-mail probe lists them); TLSv1 and TLSv1.1 must be named explicitly",
+    }
+  }
+  if (
+    codes.some((c) => /NO_SHARED_CIPHER|HANDSHAKE_FAILURE|NO_CIPHER/.test(c)) ||
+    cipherPattern.test(text)
   ) {
     return {
       reason: "NoSharedCipher",
@@ -96,32 +262,20 @@ export const classifyTls = (error: unknown, mode: EncryptionMode): Classified =>
         "allowCustomCipherSuitesForOutboundCommunication to false",
     }
   }
-  if (
-    /unsupported protocol|protocol version|version too low|no protocols available/i.test(message) ||
-    code === "ERR_SSL_UNSUPPORTED_PROTOCOL"
-  ) {
+  if (codes.includes("ECONNRESET") || /socket disconnected|socket hang up/i.test(text)) {
     return {
-      reason: "TlsVersionMismatch",
-      detail: "the server does not accept the TLS versions spoc-mail allows",
+      reason: "TlsHandshakeFailed",
+      detail: "the server closed the connection during the TLS handshake",
       hint:
-        "set cryptographicProtocolsForOutboundCommunication to versions the server " +
-        "supports (spoc-mail probe lists them)",
-    }
-  }
-  if (
-    /key too small|ee key too small|ca md too weak|dh key too small/i.test(message) ||
-    code === "ERR_SSL_EE_KEY_TOO_SMALL" ||
-    code === "ERR_SSL_CA_MD_TOO_WEAK"
-  ) {
-    return {
-      reason: "WeakParameters",
-      detail: "the server's certificate or key exchange is too weak",
-      hint: "the server must use a key of 2048 bits or more and SHA-256 signatures",
+        mode === "SSL_TLS"
+          ? "the port may not speak TLS from the first byte (try STARTTLS), or the server " +
+            "refuses spoc-mail's TLS versions or suites; spoc-mail probe tells which"
+          : "the server may refuse spoc-mail's TLS versions or suites; spoc-mail probe tells which",
     }
   }
   return {
     reason: "TlsHandshakeFailed",
-    detail: `the TLS handshake failed: ${message}`,
+    detail: `the TLS handshake failed: ${messages[0] ?? String(error)}`,
     hint: "check the server's TLS configuration with spoc-mail probe",
   }
 }

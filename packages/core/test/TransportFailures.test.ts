@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest"
+import { ServerCertificateRefused } from "../src/TlsPolicy.ts"
+import { classifyTls } from "../src/TransportFailures.ts"
+
+const nodeError = (message: string, code?: string) =>
+  Object.assign(new Error(message), code === undefined ? {} : { code })
+
+/** What nodemailer does: replace the code, keep the original as originalCode. */
+const wrappedByNodemailer = (error: Error & { code?: string }) =>
+  Object.assign(error, { originalCode: error.code, code: "ETLS" })
+
+describe("TLS failure classification", () => {
+  it("reads Node's verification codes", () => {
+    expect(
+      classifyTls(nodeError("certificate has expired", "CERT_HAS_EXPIRED"), "SSL_TLS").reason,
+    ).toBe("CertificateExpired")
+    expect(
+      classifyTls(
+        nodeError("unable to get local issuer certificate", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"),
+        "SSL_TLS",
+      ).reason,
+    ).toBe("CertificateUntrusted")
+  })
+
+  it("looks through nodemailer's code replacement and through causes", () => {
+    const expired = wrappedByNodemailer(nodeError("certificate has expired", "CERT_HAS_EXPIRED"))
+    expect(classifyTls(expired, "STARTTLS").reason).toBe("CertificateExpired")
+    const wrapped = new Error("Error initiating TLS", {
+      cause: nodeError("self-signed certificate", "DEPTH_ZERO_SELF_SIGNED_CERT"),
+    })
+    expect(classifyTls(wrapped, "STARTTLS").reason).toBe("CertificateUntrusted")
+  })
+
+  it("classifies by message when only the text survived", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ["Error initiating TLS - certificate has expired", "CertificateExpired"],
+      [
+        "Error initiating TLS - self-signed certificate in certificate chain",
+        "CertificateUntrusted",
+      ],
+      ["Error initiating TLS - unable to verify the first certificate", "CertificateUntrusted"],
+      [
+        "C0:error:0A00010B:SSL routines:ssl3_get_record:wrong version number",
+        "PlaintextWhereTlsExpected",
+      ],
+      [
+        "C0:error:0A000410:SSL routines:ssl3_read_bytes:sslv3 alert handshake failure",
+        "NoSharedCipher",
+      ],
+      [
+        "C0:error:0A00042E:SSL routines:ssl3_read_bytes:tlsv1 alert protocol version",
+        "TlsVersionMismatch",
+      ],
+      ["C0:error:0A00018A:SSL routines:tls_process_ske_dhe:dh key too small", "WeakParameters"],
+      ["CA signature digest algorithm too weak", "WeakParameters"],
+      ["EE certificate key too weak", "WeakParameters"],
+      [
+        "Client network socket disconnected before secure TLS connection was established",
+        "TlsHandshakeFailed",
+      ],
+    ]
+    for (const [message, reason] of cases) {
+      expect(classifyTls(wrappedByNodemailer(nodeError(message)), "SSL_TLS").reason, message).toBe(
+        reason,
+      )
+    }
+  })
+
+  it("says STARTTLS is the mode when an SSL_TLS connection meets plain text", () => {
+    const plain = nodeError("wrong version number", "ERR_SSL_WRONG_VERSION_NUMBER")
+    expect(classifyTls(plain, "SSL_TLS").hint).toContain("STARTTLS")
+    expect(classifyTls(plain, "STARTTLS").hint).not.toContain("use mailSmtpEncryption=STARTTLS")
+  })
+
+  it("names the certificate's names on a host mismatch", () => {
+    const refused = new ServerCertificateRefused({
+      reason: "HostnameMismatch",
+      host: "127.0.0.2",
+      certificateNames: ["localhost", "smtp.test", "127.0.0.1"],
+      message:
+        "the server's certificate is issued for localhost, smtp.test, 127.0.0.1, not for 127.0.0.2",
+    })
+    const classified = classifyTls(wrappedByNodemailer(refused), "SSL_TLS")
+    expect(classified.reason).toBe("HostnameMismatch")
+    expect(classified.detail).toBe(
+      "the server's certificate is issued for localhost, smtp.test, 127.0.0.1, not for 127.0.0.2",
+    )
+    expect(classified.hint).toContain("mailserver")
+  })
+
+  it("reads the names from Node's own host-name error", () => {
+    const error = Object.assign(nodeError("Hostname/IP does not match certificate's altnames"), {
+      code: "ERR_TLS_CERT_ALTNAME_INVALID",
+      host: "127.0.0.1",
+      cert: { subjectaltname: "DNS:other.test" },
+    })
+    expect(classifyTls(error, "SSL_TLS").detail).toContain(
+      "issued for other.test, not for 127.0.0.1",
+    )
+  })
+
+  it("gives every TLS failure a hint", () => {
+    for (const message of ["wrong version number", "handshake failure", "something else"]) {
+      expect(classifyTls(nodeError(message), "SSL_TLS").hint).toBeTruthy()
+    }
+  })
+})

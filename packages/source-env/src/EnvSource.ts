@@ -30,13 +30,15 @@ export const layerName = "env"
 export const defaultPrefix = "SPOC_"
 
 /**
- * Variables under the prefix that are not settings: the application reads
- * them itself (the controller's home, where the Management Server is, this
- * controller's id), so they are not reported as unknown. Without the prefix.
+ * Variables under the prefix that are not settings: the `spoc-mail` command
+ * reads them itself (the controller's home, where the Management Server is,
+ * its token, this controller's id), so they are not reported as unknown.
+ * Without the prefix; each one's `_FILE` twin is left alone too.
  */
 export const applicationVariables: ReadonlyArray<string> = [
   "HOME",
   "MANAGEMENT_SERVER",
+  "MANAGEMENT_TOKEN",
   "CONTROLLER_ID",
 ]
 

@@ -238,10 +238,11 @@ describe("unknown SPOC_ variables", () => {
           SPOC_HOME: "/opt/spoc",
           SPOC_MANAGEMENT_SERVER: "https://ms.example.com",
           SPOC_CONTROLLER_ID: "c1",
-          SPOC_MANAGEMENT_SERVER_TOKEN_FILE: "/run/secrets/token",
+          SPOC_MANAGEMENT_TOKEN_FILE: "/run/secrets/ms-token",
+          SPOC_PRINTER_QUEUE: "q1",
           PATH: "/usr/bin",
         },
-        { applicationVariables: ["MANAGEMENT_SERVER_TOKEN"] },
+        { applicationVariables: ["PRINTER_QUEUE"] },
       ),
     ).toEqual([])
   })

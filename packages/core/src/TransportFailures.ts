@@ -189,12 +189,29 @@ const namesOfNodeCert = (cert: unknown): Array<string> | undefined => {
     .filter((name) => name.length > 0)
 }
 
-const plaintextPattern =
-  /wrong version number|packet length too long|http request|unknown protocol|record layer failure/i
-const cipherPattern =
-  /no shared cipher|no cipher(s)? (available|match)|no suitable|sslv3 alert handshake failure|handshake failure/i
-const versionPattern =
-  /unsupported protocol|protocol version|version too low|no protocols available|unsupported_protocol|tlsv1 alert protocol version/i
+/** One case-insensitive pattern matching any of the phrases. */
+const anyOf = (...phrases: ReadonlyArray<string>): RegExp => new RegExp(phrases.join("|"), "i")
+
+const plaintextPattern = anyOf(
+  "wrong version number",
+  "packet length too long",
+  "http request",
+  "unknown protocol",
+  "record layer failure",
+)
+const cipherPattern = anyOf(
+  "no shared cipher",
+  "no ciphers? (available|match)",
+  "no suitable",
+  "handshake failure",
+)
+const versionPattern = anyOf(
+  "unsupported protocol",
+  "protocol version",
+  "version too low",
+  "no protocols available",
+  "unsupported_protocol",
+)
 const weakHandshakePattern = /dh key too small|key too small|md too weak|bad dh value/i
 
 /**

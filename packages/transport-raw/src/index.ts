@@ -1,0 +1,5 @@
+/**
+ * @spoc-mail/transport-raw: spoc-mail's own SMTP client on node:net and
+ * node:tls, as core's `Transport` service (`RawTransport.layer`).
+ */
+export * as RawTransport from "./RawTransport.ts"

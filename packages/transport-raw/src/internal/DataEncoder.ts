@@ -1,0 +1,111 @@
+/**
+ * The message body as DATA carries it (RFC 5321 4.5.2 and 2.3.8), as a
+ * streaming Transform: every line end becomes CRLF (a bare LF and a bare CR
+ * each become CRLF; a CR and an LF split across two chunks stay one line
+ * end), a line that starts with a dot gets a second dot, and a line longer
+ * than 998 octets, line end excluded (RFC 5321 4.5.3.1.6, the doubled dot not
+ * counted), fails the stream instead of being sent. The end-of-data line is
+ * not part of the stream: `endOfData()` gives it once the stream has ended,
+ * so the writer sends it exactly once and knows when it did.
+ *
+ * It holds at most one chunk at a time (plus one pending CR), so memory does
+ * not grow with the size of the message. It does not fold or re-encode long
+ * lines: MIME composition does that, and a line it left too long is a bug to
+ * report, not to hide.
+ */
+import { Transform, type TransformCallback } from "node:stream"
+
+const CR = 0x0d
+const LF = 0x0a
+const DOT = 0x2e
+
+/** The longest line DATA may carry, line end excluded (RFC 5321 4.5.3.1.6). */
+export const maxLineOctets = 998
+
+/** A line of the message is longer than SMTP allows. */
+export class LineTooLong extends Error {
+  readonly _tag = "LineTooLong"
+  constructor(readonly line: number) {
+    super(`line ${line} of the message is longer than ${maxLineOctets} octets`)
+  }
+}
+
+export class DataEncoder extends Transform {
+  private atLineStart = true
+  private pendingCr = false
+  private lineOctets = 0
+  private line = 1
+  /** Octets produced so far (the message as sent, before the end-of-data line). */
+  octets = 0
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    const out = Buffer.allocUnsafe(chunk.length * 2 + 2)
+    let o = 0
+    let i = 0
+    const n = chunk.length
+
+    const lineBreak = (): void => {
+      out[o++] = CR
+      out[o++] = LF
+      this.atLineStart = true
+      this.lineOctets = 0
+      this.line += 1
+    }
+
+    while (i < n) {
+      if (this.pendingCr) {
+        this.pendingCr = false
+        lineBreak()
+        if (chunk[i] === LF) {
+          i += 1
+          continue
+        }
+      }
+      if (this.atLineStart) {
+        if (chunk[i] === DOT) out[o++] = DOT
+        this.atLineStart = false
+      }
+
+      let j = i
+      while (j < n && chunk[j] !== CR && chunk[j] !== LF) j += 1
+      this.lineOctets += j - i
+      if (this.lineOctets > maxLineOctets) {
+        done(new LineTooLong(this.line))
+        return
+      }
+      chunk.copy(out, o, i, j)
+      o += j - i
+      if (j === n) break
+
+      if (chunk[j] === LF) {
+        lineBreak()
+        i = j + 1
+      } else if (j + 1 < n) {
+        lineBreak()
+        i = chunk[j + 1] === LF ? j + 2 : j + 1
+      } else {
+        this.pendingCr = true
+        i = j + 1
+      }
+    }
+
+    this.octets += o
+    done(null, o === 0 ? undefined : out.subarray(0, o))
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.pendingCr) {
+      this.pendingCr = false
+      this.atLineStart = true
+      this.octets += 2
+      done(null, Buffer.from("\r\n"))
+      return
+    }
+    done()
+  }
+
+  /** The end-of-data line: `.` CRLF, preceded by a CRLF when the message did not end a line. */
+  endOfData(): Buffer {
+    return Buffer.from(this.atLineStart ? ".\r\n" : "\r\n.\r\n")
+  }
+}

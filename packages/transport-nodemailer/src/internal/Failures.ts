@@ -200,7 +200,7 @@ export const fromSession = (
         phase === "tls" ||
         (session.connection.stage === "init" && mode === "SSL_TLS" && !connectCodes.has(code))
       if (handshake) {
-        const classified = TransportFailures.classifyTls(asSocketError(error), mode)
+        const classified = TransportFailures.classifyTls(error, mode)
         return build(
           policy,
           {
@@ -267,7 +267,7 @@ export const fromSession = (
       return build(
         policy,
         {
-          ...TransportFailures.classifyTls(asSocketError(error), mode),
+          ...TransportFailures.classifyTls(error, mode),
           phase: "tls",
           command: "STARTTLS",
         },

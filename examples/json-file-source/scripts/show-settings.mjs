@@ -6,7 +6,12 @@ import { EnvSource } from "@spoc-mail/source-env"
 import { Effect } from "effect"
 
 const json = JsonFileSource.make({ path: process.argv[2] ?? "settings.json" })
-const resolution = await Effect.runPromise(SettingsResolution.load([EnvSource.make(), json]))
+const load = SettingsResolution.load([EnvSource.make(), json])
+// A ConfigSourceError means a store could not be read: say which one and how to fix it.
+const resolution = await Effect.runPromise(load).catch((error) => {
+  console.error(`${error.message}. Fix: ${error.fix}`)
+  process.exit(1)
+})
 const show = (v) =>
   v._tag === "Text" ? v.text : v._tag === "Secret" ? (v.set ? "(set)" : "(not set)") : "(empty)"
 for (const p of resolution.provenance) {

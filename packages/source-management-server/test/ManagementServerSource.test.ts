@@ -240,10 +240,11 @@ describe("the Management Server source", () => {
     expect(served(ref)).toHaveLength(1)
   })
 
-  it("fails with a trust error on a certificate for another host or an expired one", async () => {
+  it("fails with a trust error on a certificate for another host, expired or self-signed", async () => {
     for (const [leaf, reason] of [
       ["wrong-host", /other\.test/],
       ["expired", /has expired/],
+      ["self-signed", /DEPTH_ZERO_SELF_SIGNED_CERT/],
     ] as const) {
       const ref = await startReference({ folder: folder.path, leaf })
       try {
@@ -253,6 +254,27 @@ describe("the Management Server source", () => {
       } finally {
         await ref.server.close()
       }
+    }
+  })
+
+  it("keeps verifying when NODE_TLS_REJECT_UNAUTHORIZED=0 is set", async () => {
+    const { server } = await start({ leaf: "server" })
+    const before = process.env["NODE_TLS_REJECT_UNAUTHORIZED"]
+    process.env["NODE_TLS_REJECT_UNAUTHORIZED"] = "0"
+    try {
+      const untrusting = ManagementServerSource.make({
+        url: server.url,
+        controllerId: "spoc-brn01-a",
+        trust: systemTrust(),
+        cacheDir: cacheDir(),
+      })
+
+      const error = await failure(untrusting)
+
+      expect(error.message).toMatch(/cannot be trusted/)
+    } finally {
+      if (before === undefined) delete process.env["NODE_TLS_REJECT_UNAUTHORIZED"]
+      else process.env["NODE_TLS_REJECT_UNAUTHORIZED"] = before
     }
   })
 

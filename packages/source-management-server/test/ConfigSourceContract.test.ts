@@ -1,0 +1,50 @@
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { configSourceContract } from "@spoc-mail/testkit"
+import * as ManagementServerSource from "../src/ManagementServerSource.ts"
+import {
+  centralWith,
+  fixtureTrust,
+  type ReferenceServer,
+  startReference,
+  systemTrust,
+  temporaryFolder,
+} from "./support/Harness.ts"
+
+// The store is the reference server's central file over verified HTTPS: each
+// `make` writes the settings as its global settings and reloads it.
+const folder = temporaryFolder()
+let reference: ReferenceServer | undefined
+
+const referenceServer = async (): Promise<ReferenceServer> => {
+  reference ??= await startReference({ folder: folder.path, leaf: "server" })
+  return reference
+}
+
+configSourceContract("management-server", {
+  make: async (settings) => {
+    const ref = await referenceServer()
+    writeFileSync(ref.configPath, centralWith(settings))
+    const reloaded = await ref.server.reload()
+    if (reloaded._tag === "Failed") throw reloaded.error
+    return ManagementServerSource.make({
+      url: ref.server.url,
+      controllerId: "spoc-contract",
+      trust: await fixtureTrust(),
+      cacheDir: join(folder.path, "cache"),
+    })
+  },
+  // Unreachable servers fall back to the cache or an empty layer (DESIGN); what
+  // cannot be read at all is a server whose certificate fails verification.
+  makeUnreadable: async () =>
+    ManagementServerSource.make({
+      url: (await referenceServer()).server.url,
+      controllerId: "spoc-contract",
+      trust: systemTrust(),
+      cacheDir: join(folder.path, "cache"),
+    }),
+  cleanup: async () => {
+    await reference?.server.close()
+    folder.remove()
+  },
+})

@@ -46,6 +46,7 @@ export type Step =
     }
   | { readonly _tag: "Data"; readonly reply: Bytes | undefined }
   | { readonly _tag: "Delay"; readonly ms: number }
+  | { readonly _tag: "AwaitBytes" }
   | { readonly _tag: "Close" }
   | { readonly _tag: "Silent" }
   | { readonly _tag: "StartTls"; readonly options: ScriptTlsOptions }
@@ -74,6 +75,12 @@ export const expect = (pattern: RegExp, reply?: Bytes | ((line: string) => Bytes
  * reply before it, with the `expect(/^DATA/i, ...)` step.
  */
 export const data = (reply?: Bytes): Step => ({ _tag: "Data", reply })
+
+/**
+ * Waits until the client has sent anything more, without reading it: to answer
+ * a ClientHello with plain text, say. The bytes stay for the next step.
+ */
+export const awaitBytes = (): Step => ({ _tag: "AwaitBytes" })
 
 /** Waits before the next step. */
 export const delay = (ms: number): Step => ({ _tag: "Delay", ms })
@@ -250,6 +257,15 @@ class Reader {
     return new Promise((resolve) => (this.wake = resolve))
   }
 
+  /** Resolves true once any unread byte is buffered; false when the stream ended first. */
+  async bytes(): Promise<boolean> {
+    for (;;) {
+      if (this.buffer.length > 0) return true
+      if (this.ended) return false
+      await this.waitForMore()
+    }
+  }
+
   /** The next line without its line end; `undefined` when the stream ended. */
   async line(): Promise<string | undefined> {
     for (;;) {
@@ -412,6 +428,9 @@ export const startScriptedSmtpServer = async (
             break
           case "Delay":
             await new Promise<void>((resolve) => later(step.ms, resolve))
+            break
+          case "AwaitBytes":
+            if (!(await reader.bytes())) return
             break
           case "Close":
             hangUp()

@@ -19,3 +19,8 @@ export {
 } from "./ScriptedSmtpServer.ts"
 /** Script steps for `startScriptedSmtpServer`: `Script.expect(/^EHLO/i, Script.lines(...))`. */
 export * as Script from "./ScriptedSmtpServer.ts"
+export {
+  contractReasons,
+  transportContract,
+  type TransportContractOptions,
+} from "./TransportContract.ts"

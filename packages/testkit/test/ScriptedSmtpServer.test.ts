@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import nodemailer from "nodemailer"
 import { rootCa } from "../src/Fixtures.ts"
 import {
+  awaitBytes,
   data,
   delay,
   expect as expectLine,
@@ -191,6 +192,27 @@ describe("ScriptedSmtpServer", () => {
       line: "MAIL FROM:<evil@example.com>",
       discarded: true,
     })
+  })
+
+  it("answers a ClientHello with plain text once it has arrived", async () => {
+    const server = await start({
+      script: [
+        send("220 hi\r\n"),
+        expectLine(/^STARTTLS/i, "220 ready\r\n"),
+        awaitBytes(),
+        send("220 plain text again\r\n"),
+        silent(),
+      ],
+    })
+    const client = await connect(server)
+    await client.until("220 hi")
+    client.write("STARTTLS\r\n")
+    await client.until("220 ready\r\n")
+    const error = await new Promise<Error>((resolve) => {
+      const secure = tls.connect({ socket: client.socket, host: server.host, ca: [rootCa()] })
+      secure.once("error", resolve)
+    })
+    expect(error.message).toMatch(/wrong version number|packet length/i)
   })
 
   it("is a nodemailer-compatible STARTTLS server that verifies with the fixture root", async () => {

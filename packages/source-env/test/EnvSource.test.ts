@@ -217,6 +217,15 @@ describe("unknown SPOC_ variables", () => {
     ])
   })
 
+  it("never show the value, which may be a misnamed password", async () => {
+    const snapshot = await load({ SPOC_MAILPAS: "hunter2", SPOC_MAIL_PASS_FILE: "/run/hunter3" })
+    expect(snapshot.warnings.map((w) => w.fix)).toEqual([
+      "did you mean SPOC_MAILPASS?",
+      "did you mean SPOC_MAILPASS_FILE?",
+    ])
+    expect(JSON.stringify(snapshot)).not.toMatch(/hunter/)
+  })
+
   it("suggest the upper-case name for a lower-case one", async () => {
     const warnings = (await load({ spoc_mailserver: "a.example" }, { caseInsensitive: false }))
       .warnings

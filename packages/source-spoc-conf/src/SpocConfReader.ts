@@ -184,7 +184,9 @@ export const read = (text: string, path: string): Reading => {
       warnings.push({
         key,
         origin,
-        message: `${key} is set on line ${previous.line} and again on line ${line}; line ${line} wins`,
+        message:
+          `${key} is set on line ${previous.line} and again on line ${line}; ` +
+          `line ${line} wins`,
         fix: `delete one of the two lines (${previous.line} or ${line})`,
       })
       lastByKey.delete(key)

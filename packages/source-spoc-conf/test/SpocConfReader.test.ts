@@ -73,6 +73,12 @@ describe("values", () => {
     expect(messages(named)).toEqual([])
   })
 
+  it("never puts a secret in a warning", () => {
+    const text = 'mailpass = "hunter2"  \nmailpass = hunter3\n'
+    expect(messages(text)).toHaveLength(3)
+    expect(JSON.stringify(snapshotOf(text))).not.toMatch(/hunter/)
+  })
+
   it("wraps secrets in Redacted", () => {
     const entry = snapshotOf("trustStorePassword = changeit\n").entries[0]!
     expect(entry.value._tag).toBe("Set")

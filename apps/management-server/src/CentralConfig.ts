@@ -252,7 +252,7 @@ const readSettings = (
         )
       }
       if (raw.length > maxValueLength) {
-        fail(where, `the value of ${key} is too long`, `keep it under ${maxValueLength} characters`)
+        fail(where, `the value of ${key} is too long`, `keep it under ${maxValueLength} chars`)
       }
       settings[key] = raw
     } else if (typeof raw === "number") {

@@ -120,7 +120,8 @@ export const isLoopbackHost = (host: string): boolean => {
   const bare = host.replace(/^\[(.*)\]$/, "$1").toLowerCase()
   if (bare === "localhost") return true
   if (isIP(bare) === 4) return bare.startsWith("127.")
-  if (isIP(bare) === 6) return bare === "::1" || /^::ffff:127\./.test(bare)
+  // IPv4-mapped, in either spelling (URL writes ::ffff:127.0.0.1 as ::ffff:7f00:1).
+  if (isIP(bare) === 6) return bare === "::1" || /^::ffff:(127\.|7f[0-9a-f]{2}:)/.test(bare)
   return false
 }
 

@@ -177,8 +177,9 @@ export const check = (value: unknown): Checked<MailSettingsResponse> => {
     } else if (typeof raw === "number") {
       if (!Number.isFinite(raw)) return refuse(`the value of ${key} is not a number`, serverFix)
     } else if (typeof raw !== "boolean") {
+      const kind = raw === null ? "null" : Array.isArray(raw) ? "a list" : "an object"
       return refuse(
-        `the value of ${key} is ${raw === null ? "null" : Array.isArray(raw) ? "a list" : "an object"}`,
+        `the value of ${key} is ${kind}`,
         "each value must be text, a number or true/false",
       )
     }

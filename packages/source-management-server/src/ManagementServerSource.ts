@@ -123,7 +123,7 @@ const endpointOf = (
     } catch {
       return yield* optionsError(
         raw,
-        raw === "" ? "no Management Server URL is given" : "the Management Server URL is not a URL",
+        raw === "" ? "no Management Server URL is given" : "the Management Server URL is invalid",
         "give the server's base URL, such as https://ms.example.com:8443",
       )
     }
@@ -148,7 +148,8 @@ const endpointOf = (
       return yield* optionsError(
         raw,
         `plain HTTP to ${base.hostname} would send mailpass and the token unencrypted ` +
-          "across the network; http:// is allowed only to this machine (127.0.0.1, ::1, localhost)",
+          "across the network; http:// is allowed only to this machine " +
+          "(127.0.0.1, ::1, localhost)",
         `use https://${base.host}${base.pathname === "/" ? "" : base.pathname}`,
       )
     }

@@ -90,7 +90,7 @@ describe("a response that fails the checks is refused whole and the cached copy 
     ],
     [
       "a value with CR LF",
-      jsonReply({ ...good, mailserver: "evil.example.com", mailfrom: "a@b.c\r\nBcc: x@y.z" }, "r2"),
+      jsonReply({ ...good, mailserver: "evil.test", mailfrom: "a@b.c\r\nBcc: x@y.z" }, "r2"),
       /value of mailfrom contains a line break/,
     ],
     ["a value with NUL", jsonReply({ ...good, mailuser: "svc\u0000" }, "r2"), /NUL/],

@@ -32,10 +32,8 @@ describe("a mail-settings response", () => {
 
   it("becomes string entries, numbers and booleans as written, secrets Redacted", () => {
     const origin = { _tag: "Remote", url: "https://ms/x", revision: "r" } as const
-    const entries = toEntries(
-      { schemaVersion: 1, revision: "r", settings: { mailSmtpPort: 465, mailpass: "p", b: false } },
-      origin,
-    )
+    const settings = { mailSmtpPort: 465, mailpass: "p", b: false }
+    const entries = toEntries({ schemaVersion: 1, revision: "r", settings }, origin)
 
     expect(entries.map((e) => [e.key, e.value._tag === "Set" && e.value.value])).toEqual([
       ["mailSmtpPort", "465"],

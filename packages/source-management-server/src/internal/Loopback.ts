@@ -14,6 +14,6 @@ export const isLoopbackAddress = (address: string): boolean => {
   return false
 }
 
-/** A URL host that names loopback: a loopback address, or `localhost` (checked again on lookup). */
+/** A URL host naming loopback: a loopback address, or `localhost` (checked again on lookup). */
 export const isLoopbackHost = (host: string): boolean =>
   host.toLowerCase() === "localhost" || isLoopbackAddress(host)

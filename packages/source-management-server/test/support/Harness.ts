@@ -140,7 +140,7 @@ export const jsonReply = (
 })
 
 /** The plain value of an entry, secrets revealed (in tests only). */
-export const valueOf = (snapshot: ConfigSource.SourceSnapshot, key: string): string | undefined => {
+export const valueOf = (snapshot: ConfigSource.SourceSnapshot, key: string) => {
   const entry = snapshot.entries.find((e) => e.key === key)
   return entry?.value._tag === "Set" ? ConfigSource.reveal(entry.value.value) : undefined
 }

@@ -199,7 +199,9 @@ const secureContextOf = (options: ScriptTlsOptions): tls.SecureContext => {
  * A duplex that forwards to the TCP socket: TLS runs on top of it, so bytes
  * already read from the socket can be handed to the handshake or withheld.
  */
-const bridgeTo = (socket: net.Socket): { stream: Duplex; feed: (chunk: Buffer) => void } => {
+const bridgeTo = (
+  socket: net.Socket,
+): { stream: Duplex; feed: (chunk: Buffer) => void; end: () => void } => {
   const stream = new Duplex({
     read() {},
     write(chunk: Buffer, _encoding, callback) {
@@ -215,7 +217,7 @@ const bridgeTo = (socket: net.Socket): { stream: Duplex; feed: (chunk: Buffer) =
       callback(error)
     },
   })
-  return { stream, feed: (chunk) => stream.push(chunk) }
+  return { stream, feed: (chunk) => stream.push(chunk), end: () => stream.push(null) }
 }
 
 /** Reads lines and DATA from whatever stream currently carries the session. */
@@ -381,7 +383,7 @@ export const startScriptedSmtpServer = async (
         socket.off("end", onPlainEnd)
         const bridge = bridgeTo(socket)
         socket.on("data", (chunk: Buffer) => bridge.feed(chunk))
-        socket.on("end", () => bridge.feed(null as unknown as Buffer))
+        socket.on("end", () => bridge.end())
         const tlsSocket = new tls.TLSSocket(bridge.stream, {
           isServer: true,
           secureContext: context,

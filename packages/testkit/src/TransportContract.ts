@@ -17,6 +17,9 @@
  * Assertions are on transcripts and receipts; time is checked only with the
  * wide bounds the cases give. Certificate checks are never turned off. The
  * suite needs no network: every server is on 127.0.0.1, 127.0.0.2 or ::1.
+ * For that reason C11's public-CA chain is checked where it can be offline:
+ * the policy a transport receives keeps every system root next to the
+ * private one, and the transport must pass it on unchanged.
  */
 import { tmpdir } from "node:os"
 import { join } from "node:path"

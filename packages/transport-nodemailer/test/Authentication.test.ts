@@ -162,7 +162,7 @@ describe("AUTH mechanisms (C08)", () => {
     expect(server.clientLines().filter((line) => /^AUTH/i.test(line))).toEqual([])
   })
 
-  it("reports a 535 as rejected credentials with the server's text, and does not retry", async () => {
+  it("reports a 535 as rejected credentials with the server's text, once", async () => {
     const server = await scripted([
       ...startTls(["250 STARTTLS"], ["250 AUTH LOGIN"]),
       ...loginDialogue("535 5.7.8 Authentication credentials invalid"),
@@ -251,7 +251,7 @@ describe("secrets", () => {
     }
   })
 
-  it("refuses CR, LF or NUL in the credentials or the EHLO name before a byte is sent", async () => {
+  it("refuses CR, LF or NUL in credentials or EHLO name before a byte is sent", async () => {
     const server = await scripted([greeting, Script.silent()])
     // Settings refuse such values at load; a policy built by other code is checked again.
     const policy = await policyFor(server, credentials())

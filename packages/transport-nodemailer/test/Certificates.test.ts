@@ -28,7 +28,7 @@ describe("host names (C10)", () => {
     expect(server.messages).toHaveLength(0)
   })
 
-  it("delivers to an IP host whose certificate names that IP, without SNI or a warning", async () => {
+  it("delivers to an IP host its certificate names, without SNI or a warning", async () => {
     const server = await implicitTls({ certificate: "server" })
     const warnings: Array<Error> = []
     const onWarning = (warning: Error) => warnings.push(warning)

@@ -55,7 +55,7 @@ const tricky =
   "first line\n.\n.leading dot\nbare LF\nbare CR\rafter CR\r\n" + "x".repeat(2000) + "\nlast"
 
 describe("message content (C14)", () => {
-  it("puts dots, bare line ends and a long line on the wire safely, with one end-of-data", async () => {
+  it("puts dots, bare line ends and a long line on the wire safely, ending once", async () => {
     const server = await scripted([...opening, ...envelope, Script.data(lines("250 2.0.0 Ok"))])
     const message = await composed({ text: tricky })
 

@@ -76,7 +76,7 @@ describe("SSL_TLS", () => {
     )
   })
 
-  it("fails fast with the STARTTLS hint against a server that greets in plain text (C01)", async () => {
+  it("fails fast with the STARTTLS hint when the server greets in plain text (C01)", async () => {
     const server = await scripted({ script: [greeting, Script.silent()] })
     const policy = await policyFor(server, {
       mailSmtpEncryption: "SSL_TLS",
@@ -143,7 +143,7 @@ describe("STARTTLS", () => {
     expect(after.filter((line) => !/^QUIT$/i.test(line))).toEqual([])
   })
 
-  it("fails fast when STARTTLS is answered with plain text instead of a handshake (C04b)", async () => {
+  it("fails fast when STARTTLS is answered with plain text, not a handshake (C04b)", async () => {
     const server = await scripted({
       script: [
         greeting,
@@ -248,7 +248,8 @@ describe("STARTTLS", () => {
     expect(error.reason).toBe("CleartextCredentials")
     expect(error.hint).toMatch(/SSL_TLS/)
     expect(server.clientLines().filter((line) => /^(AUTH|MAIL)/i.test(line))).toEqual([])
-    expect(server.clientLines().join("\n")).not.toContain(Buffer.from("printer").toString("base64"))
+    const user = Buffer.from("printer").toString("base64")
+    expect(server.clientLines().join("\n")).not.toContain(user)
   })
 })
 
@@ -298,7 +299,7 @@ describe("NONE", () => {
     expect(server.dataTransfers).toHaveLength(1)
   })
 
-  it("delivers through a real server offering STARTTLS with an untrusted certificate", async () => {
+  it("delivers through a server offering STARTTLS with an untrusted certificate", async () => {
     const server = await real({ tls: "starttls", certificate: "self-signed" })
 
     delivered(await send(await policyFor(server, { mailSmtpEncryption: "NONE" })))

@@ -81,7 +81,7 @@ describe("the backup server (C13)", () => {
     expect(backup.messages).toHaveLength(1)
   })
 
-  it("delivers through the backup after the connection timeout when the primary never greets", async () => {
+  it("uses the backup at the connection timeout when the primary never greets", async () => {
     const backup = await backupServer()
     await primaryListener(backup.port, () => undefined)
 

@@ -245,7 +245,8 @@ export const fromSession = (
             detail: "the server offered STARTTLS but refused it",
             hint:
               "spoc-mail never continues in plain text once STARTTLS was offered: fix the " +
-              "server's TLS setup, or use mailSmtpEncryption=SSL_TLS on its TLS port (usually 465)",
+              "server's TLS setup, or use mailSmtpEncryption=SSL_TLS on its TLS port " +
+              "(usually 465)",
           },
           error,
         )
@@ -558,8 +559,8 @@ export const refusal = {
       phase: "auth",
       command,
       detail:
-        `the server offers AUTH ${offered.length === 0 ? "without a mechanism" : offered.join(" ")}` +
-        ", but spoc-mail speaks only PLAIN and LOGIN; the credentials were not sent",
+        `the server offers AUTH ${offered.join(" ") || "with no mechanism"}, but spoc-mail ` +
+        "speaks only PLAIN and LOGIN; the credentials were not sent",
       hint: "enable AUTH PLAIN or LOGIN on the server (over TLS), or clear mailuser with [EMPTY]",
     }),
 

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { configSourceContract } from "@spoc-mail/testkit"
+import { configSourceContract } from "@spoc-mail/testkit/contracts"
 import * as ManagementServerSource from "../src/ManagementServerSource.ts"
 import {
   centralWith,

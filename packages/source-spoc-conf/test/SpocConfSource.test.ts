@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { ConfigSource } from "@spoc-mail/core"
-import { configSourceContract } from "@spoc-mail/testkit"
+import { configSourceContract } from "@spoc-mail/testkit/contracts"
 import * as Effect from "effect/Effect"
 import { afterAll, describe, expect, it } from "vitest"
 import * as SpocConfSource from "../src/SpocConfSource.ts"

@@ -1,9 +1,9 @@
 /**
  * @spoc-mail/testkit: test parts for spoc-mail and its plugins: the fixture
- * PKI and config files, a real SMTP server that captures messages, a scripted
- * SMTP server for byte-exact and hostile replies, and the contract suites.
+ * PKI and config files, a real SMTP server that captures messages, and a
+ * scripted SMTP server for byte-exact and hostile replies. The contract
+ * suites, which need vitest, are in `@spoc-mail/testkit/contracts`.
  */
-export * from "./ConfigSourceContract.ts"
 export * from "./Fixtures.ts"
 export * from "./SmtpTestServer.ts"
 export {
@@ -19,8 +19,3 @@ export {
 } from "./ScriptedSmtpServer.ts"
 /** Script steps for `startScriptedSmtpServer`: `Script.expect(/^EHLO/i, Script.lines(...))`. */
 export * as Script from "./ScriptedSmtpServer.ts"
-export {
-  contractReasons,
-  transportContract,
-  type TransportContractOptions,
-} from "./TransportContract.ts"

@@ -314,6 +314,13 @@ export const make = (options: ManagementServerSourceOptions): ConfigSource.Confi
     })
     const exchange = outcome._tag === "Received" ? interpret(outcome, cached, endpoint) : outcome
     const now = yield* Clock.currentTimeMillis
+    yield* Effect.logDebug(`GET ${url}`).pipe(
+      Effect.annotateLogs({
+        layer: layerName,
+        status: outcome._tag === "Received" ? outcome.status : "none",
+        outcome: exchange._tag === "RequestFailed" ? exchange.detail : exchange._tag,
+      }),
+    )
 
     if (exchange._tag === "RequestFailed" && exchange.kind === "Trust") {
       return yield* new ConfigSource.ConfigSourceError({

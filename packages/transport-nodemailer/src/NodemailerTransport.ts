@@ -16,9 +16,9 @@
  * when offered and only with PLAIN or LOGIN (nodemailer would try PLAIN
  * anyway), no AUTH over a connection that stayed in plain text under
  * STARTTLS, SMTPUTF8 checked before MAIL, CR, LF or NUL in any argument
- * refused before a byte is sent. nodemailer's own logger is never given the
- * transcript: the session keeps it with AUTH arguments masked and it is
- * logged here at debug level.
+ * refused before a byte is sent. nodemailer logs only into the session's
+ * recorder, never to the console; the session keeps the transcript with AUTH
+ * arguments masked and it is logged here, at debug level only.
  *
  * The message bytes are the composed message's stream, as the raw transport
  * sends them. Each send opens its own connection and closes it; no

@@ -265,6 +265,30 @@ describe("timeouts", () => {
     expect(logs.some((line) => /outcome unknown/.test(line))).toBe(true)
   })
 
+  it("closes the connection at once when the send is interrupted", async () => {
+    const server = await scripted([...opening, Script.silent()])
+    const settings = settingsWith({ mailserver: server.host, mailSmtpPort: String(server.port) })
+    const mailer = Mailer.make(
+      settings,
+      NodemailerTransport.make(),
+      TlsPolicy.make(settings, await trustFrom()),
+      { deadlineMs: 300 },
+    )
+
+    const started = Date.now()
+    const { result } = await capturingLogs(
+      mailer.send({ to: ["rcpt@example.com"], subject: "late", text: "too late" }),
+    )
+    await new Promise((resolve) => setTimeout(resolve, 100))
+
+    expect(result._tag).toBe("Failure")
+    if (result._tag === "Failure" && result.failure._tag === "DeliveryError") {
+      expect(result.failure.last.reason).toBe("DeadlineExceeded")
+    }
+    expect(Date.now() - started).toBeLessThan(3_000)
+    expect(server.transcript.some((entry) => entry.kind === "closed")).toBe(true)
+  })
+
   it("closes the connection and sends nothing more after a timeout", async () => {
     const server = await scripted([...opening, Script.silent()])
 

@@ -56,6 +56,41 @@ describe("DATA encoding", () => {
     expect(wire.subarray(0, bytes.length).equals(bytes)).toBe(true)
   })
 
+  it("passes CRLF-clean chunks on unchanged and keeps the line state across them", async () => {
+    expect(await encode(["a\r\nb", ".c\r\n", ".d\r\n"])).toBe("a\r\nb.c\r\n..d\r\n.\r\n")
+    const clean = Buffer.from("QUJD\r\nREVG\r\n")
+    const encoder = new DataEncoder()
+    const out: Array<Buffer> = []
+    encoder.on("data", (chunk: Buffer) => out.push(chunk))
+    encoder.end(clean)
+    await new Promise((resolve) => encoder.on("end", resolve))
+    expect(out[0]).toBe(clean)
+  })
+
+  it("matches a whole-message reference on random input split at random points", async () => {
+    let seed = 7
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      return seed % n
+    }
+    for (let round = 0; round < 300; round += 1) {
+      const input = Array.from(
+        { length: random(60) },
+        () => ["a", "b", ".", "\r", "\n", "\r\n"][random(6)],
+      ).join("")
+      const chunks: Array<string> = []
+      for (let at = 0; at < input.length;) {
+        const size = 1 + random(8)
+        chunks.push(input.slice(at, at + size))
+        at += size
+      }
+      const normalised = input.replace(/\r\n|\r|\n/g, "\r\n")
+      const stuffed = normalised.replace(/(^|\r\n)\./g, "$1..")
+      const reference = `${stuffed}${stuffed === "" || stuffed.endsWith("\r\n") ? "" : "\r\n"}.\r\n`
+      expect(await encode(chunks), JSON.stringify(chunks)).toBe(reference)
+    }
+  })
+
   it("counts the octets it produced", async () => {
     const encoder = new DataEncoder()
     Readable.from([Buffer.from("a\n.b\n")]).pipe(encoder)

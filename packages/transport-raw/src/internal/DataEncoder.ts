@@ -9,7 +9,8 @@
  * so the writer sends it exactly once and knows when it did.
  *
  * It holds at most one chunk at a time (plus one pending CR), so memory does
- * not grow with the size of the message. It does not fold or re-encode long
+ * not grow with the size of the message; a chunk that needs no change (the
+ * usual case for MIME output) is passed on without a copy. It does not fold or re-encode long
  * lines: MIME composition does that, and a line it left too long is a bug to
  * report, not to hide.
  */
@@ -39,6 +40,11 @@ export class DataEncoder extends Transform {
   octets = 0
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (this.passesUnchanged(chunk)) {
+      this.octets += chunk.length
+      done(null, chunk)
+      return
+    }
     const out = Buffer.allocUnsafe(chunk.length * 2 + 2)
     let o = 0
     let i = 0
@@ -91,6 +97,42 @@ export class DataEncoder extends Transform {
 
     this.octets += o
     done(null, o === 0 ? undefined : out.subarray(0, o))
+  }
+
+  /**
+   * The fast path, for the common chunk (MIME-encoded lines ending in CRLF,
+   * none starting with a dot): when every line end in `chunk` is already
+   * CRLF, no line starts with a dot and none is too long, the chunk goes out
+   * as it is, without a copy. Updates the line state only when it does.
+   */
+  private passesUnchanged(chunk: Buffer): boolean {
+    const n = chunk.length
+    if (this.pendingCr || n === 0 || (this.atLineStart && chunk[0] === DOT)) return false
+    let start = 0
+    let lineOctets = this.lineOctets
+    let lines = 0
+    for (;;) {
+      const lf = chunk.indexOf(LF, start)
+      if (lf === -1) {
+        if (chunk.indexOf(CR, start) !== -1 || lineOctets + (n - start) > maxLineOctets) {
+          return false
+        }
+        lineOctets += n - start
+        break
+      }
+      // The LF must close a CRLF inside this chunk, with no other CR on the line.
+      if (lf === start || chunk.indexOf(CR, start) !== lf - 1) return false
+      if (lineOctets + (lf - 1 - start) > maxLineOctets) return false
+      if (lf + 1 < n && chunk[lf + 1] === DOT) return false
+      lineOctets = 0
+      lines += 1
+      start = lf + 1
+      if (start === n) break
+    }
+    this.lineOctets = lineOctets
+    this.line += lines
+    this.atLineStart = start === n && lineOctets === 0
+    return true
   }
 
   override _flush(done: TransformCallback): void {

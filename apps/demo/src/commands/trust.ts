@@ -1,0 +1,581 @@
+/**
+ * `spoc-mail trust list | import | remove | fetch`: the trust store the
+ * controller uses for mail servers (and the Management Server), like
+ * `keytool -list / -importcert / -delete`, on JKS, PKCS#12 or PEM stores and
+ * folders. The store is the one the settings name (trustStorePath,
+ * trustStorePassword, trustStoreType) unless `--store` gives another; its
+ * password is never a flag, so it stays out of shell history and process
+ * lists (set SPOC_TRUST_STORE_PASSWORD or its _FILE variant for another one).
+ * Writes replace the file atomically and keep every other entry.
+ *
+ * `fetch` connects to a mail server (SSL_TLS, or STARTTLS after EHLO), shows
+ * the chain the server presents and whether the current store trusts it, and
+ * with `--alias` imports a self-signed certificate of that chain (the root, or
+ * a self-signed server certificate) after confirmation, `--yes` to skip it.
+ * Verification stays on while fetching: the chain is read the moment the
+ * handshake ends, before Node refuses an untrusted server, so nothing is sent
+ * over such a connection. A certificate that is not self-signed is not
+ * imported: Node trusts a chain only up to a trusted root.
+ */
+import { X509Certificate } from "node:crypto"
+import { existsSync } from "node:fs"
+import * as net from "node:net"
+import { resolve as resolvePath } from "node:path"
+import * as tls from "node:tls"
+import {
+  type Settings,
+  TlsPolicy,
+  TransportError,
+  TransportFailures,
+  TrustStore,
+} from "@spoc-mail/core"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Terminal from "effect/Terminal"
+import { Command, Flag } from "effect/cli"
+import { loadSettings } from "../AppSettings.ts"
+import { handled } from "../Cli.ts"
+import { UsageError } from "../Report.ts"
+import { type SourceOptions, sourceFlags } from "../SourceOptions.ts"
+
+// The store to work on.
+
+const storeFlags = {
+  store: Flag.String("store").pipe(
+    Flag.withDescription("trust store file or folder (default: trustStorePath from the settings)"),
+    Flag.optional,
+  ),
+  storeType: Flag.Literals("store-type", ["auto", "JKS", "PKCS12", "PEM"]).pipe(
+    Flag.withDescription("the store's type (default: trustStoreType, else by content)"),
+    Flag.optional,
+  ),
+} as const
+
+interface StoreOptions extends SourceOptions {
+  readonly store: Option.Option<string>
+  readonly storeType: Option.Option<Settings.TrustStoreType>
+}
+
+/**
+ * The store and its password from the settings. With `--store`, only the
+ * local layers (environment, spoc.conf) are read: a store given by hand must
+ * be usable even when the Management Server, reached through the configured
+ * store, is not.
+ */
+const storeConfig = (options: StoreOptions) =>
+  Effect.gen(function* () {
+    const local = Option.isSome(options.store)
+    const { resolution } = yield* loadSettings(
+      local ? { ...options, managementServer: Option.some("") } : options,
+    )
+    const configured = resolution.trustStore
+    const path = Option.isSome(options.store) ? resolvePath(options.store.value) : configured.path
+    if (path === undefined) {
+      return yield* new UsageError({
+        detail: "no trust store is configured (trustStorePath is empty)",
+        fix: "give the store with --store, or set trustStorePath",
+      })
+    }
+    const type = Option.getOrElse(options.storeType, () => configured.type)
+    return { config: { path, password: configured.password, type }, resolution }
+  })
+
+// Showing certificates.
+
+const day = (iso: string): string => iso.slice(0, 10)
+
+const validity = (certificate: { readonly validFrom: string; readonly validTo: string }) => {
+  const now = Date.now()
+  if (Date.parse(certificate.validTo) < now) return `${day(certificate.validTo)} (EXPIRED)`
+  if (Date.parse(certificate.validFrom) > now) {
+    return `${day(certificate.validTo)} (not valid before ${day(certificate.validFrom)})`
+  }
+  return day(certificate.validTo)
+}
+
+const kindWords = (entry: TrustStore.StoreEntry): string =>
+  entry.kind === "privateKey" ? "private key entry" : "trusted certificate"
+
+/** One entry as lines of text. */
+export const formatEntry = (entry: TrustStore.StoreEntry): string =>
+  [
+    `${entry.alias}  (${kindWords(entry)}${entry.file === undefined ? "" : `, ${entry.file}`})`,
+    `  subject:  ${entry.subject}`,
+    `  issuer:   ${entry.issuer}`,
+    `  expires:  ${validity(entry)}`,
+    `  SHA-256:  ${entry.fingerprint256}`,
+  ].join("\n")
+
+/** `trust list` as text. */
+export const formatListing = (listing: TrustStore.StoreListing): string => {
+  const count = listing.entries.length
+  const entries = `${count} ${count === 1 ? "entry" : "entries"}`
+  const lines = [
+    `Trust store ${listing.path} (${listing.format}), ${entries}, ` +
+      "used together with the system's root CAs:",
+    "",
+    ...listing.entries.map(formatEntry).flatMap((e) => [e, ""]),
+  ]
+  for (const skipped of listing.skipped) lines.push(`skipped ${skipped}`)
+  return lines.join("\n").trimEnd()
+}
+
+const listCommand = Command.make(
+  "list",
+  {
+    ...sourceFlags,
+    ...storeFlags,
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription("print the entries as JSON"),
+      Flag.withDefault(false),
+    ),
+  },
+  (options) =>
+    handled(
+      Effect.gen(function* () {
+        const { config } = yield* storeConfig(options)
+        const listing = yield* TrustStore.list(config)
+        if (options.json) {
+          const entries = listing.entries.map(({ pem: _pem, ...entry }) => entry)
+          yield* Console.log(JSON.stringify({ ...listing, entries }, null, 2))
+        } else {
+          yield* Console.log(formatListing(listing))
+        }
+      }),
+    ),
+).pipe(Command.withDescription("list the store's entries: alias, subject, issuer, expiry, SHA-256"))
+
+// Import and remove.
+
+const aliasFlag = Flag.String("alias").pipe(Flag.withDescription("the entry's alias"))
+
+const createFlag = Flag.Literals("create", ["JKS", "PKCS12", "PEM"]).pipe(
+  Flag.withDescription("create the store in this format when it does not exist"),
+  Flag.optional,
+)
+
+const importCommand = Command.make(
+  "import",
+  {
+    ...sourceFlags,
+    ...storeFlags,
+    alias: aliasFlag,
+    file: Flag.String("file").pipe(Flag.withDescription("the certificate, PEM or DER")),
+    create: createFlag,
+  },
+  (options) =>
+    handled(
+      Effect.gen(function* () {
+        const { config } = yield* storeConfig(options)
+        const certificate = yield* TrustStore.readCertificateFile(options.file)
+        const added = yield* TrustStore.importCertificate(
+          config,
+          options.alias,
+          certificate,
+          Option.isSome(options.create) ? { create: options.create.value } : {},
+        )
+        yield* Console.log(`Imported into ${config.path}:\n${formatEntry(added)}`)
+      }),
+    ),
+).pipe(Command.withDescription("add a CA certificate to the store under an alias"))
+
+const removeCommand = Command.make(
+  "remove",
+  { ...sourceFlags, ...storeFlags, alias: aliasFlag },
+  (options) =>
+    handled(
+      Effect.gen(function* () {
+        const { config } = yield* storeConfig(options)
+        const removed = yield* TrustStore.removeCertificate(config, options.alias)
+        yield* Console.log(`Removed from ${config.path}:\n${formatEntry(removed)}`)
+      }),
+    ),
+).pipe(Command.withDescription("delete the entry with this alias from the store"))
+
+// Fetch.
+
+/** What a server presented, and whether the current store trusts it. */
+export interface PresentedChain {
+  /** Leaf first, as the server sent them (Node may add the issuer it found in the store). */
+  readonly certificates: ReadonlyArray<X509Certificate>
+  readonly protocol: string | undefined
+  /** `undefined` when the chain verified; else why not. */
+  readonly refusal: TransportFailures.Classified | undefined
+}
+
+export interface FetchTarget {
+  readonly host: string
+  readonly port: number
+  readonly mode: "SSL_TLS" | "STARTTLS"
+  readonly tls: tls.ConnectionOptions
+  readonly timeoutMs: number
+  readonly clientName: string
+}
+
+/** Reads one SMTP reply (all its lines) from the socket. */
+const smtpReply = (socket: net.Socket, buffer: { text: string }): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const check = () => {
+      const complete = /(?:^|\r?\n)(\d{3}) [^\r\n]*\r?\n/.exec(buffer.text)
+      if (complete === null) return false
+      const end = complete.index + complete[0].length
+      const reply = buffer.text.slice(0, end)
+      buffer.text = buffer.text.slice(end)
+      socket.off("data", onData)
+      socket.off("close", onClose)
+      resolve(reply)
+      return true
+    }
+    const onData = (chunk: Buffer) => {
+      buffer.text += chunk.toString("latin1")
+      if (buffer.text.length > 65_536) reject(new Error("the server's reply is too long"))
+      check()
+    }
+    const onClose = () =>
+      reject(Object.assign(new Error("connection closed"), { code: "ECONNRESET" }))
+    if (check()) return
+    socket.on("data", onData)
+    socket.once("close", onClose)
+  })
+
+/** Connects, upgrades with STARTTLS when asked, and reads the chain the server presents. */
+export const fetchChain = (
+  target: FetchTarget,
+): Effect.Effect<PresentedChain, TransportError.TransportError> => {
+  const endpoint = { host: target.host, port: target.port, role: "primary" as const }
+  const fail = (
+    classified: TransportFailures.Classified,
+    phase: TransportError.Phase,
+    cause?: unknown,
+  ) => TransportFailures.toError(classified, endpoint, phase, cause)
+
+  return Effect.callback<PresentedChain, TransportError.TransportError>((resume) => {
+    let done = false
+    let phase: TransportError.Phase = "connect"
+    const sockets: Array<net.Socket> = []
+    const finish = (effect: Effect.Effect<PresentedChain, TransportError.TransportError>) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      for (const socket of sockets) socket.destroy()
+      resume(effect)
+    }
+    const timer = setTimeout(() => {
+      const detail = `no TLS handshake within ${target.timeoutMs} ms`
+      finish(Effect.fail(fail({ reason: "ConnectTimeout", detail }, phase)))
+    }, target.timeoutMs)
+
+    const handshake = (socket?: net.Socket) => {
+      if (socket !== undefined) phase = "tls"
+      let certificates: Array<X509Certificate> = []
+      let protocol: string | undefined
+      const secure = tls.connect({
+        ...target.tls,
+        port: target.port,
+        ...(socket === undefined ? {} : { socket }),
+      })
+      sockets.push(secure)
+      secure.once("connect", () => {
+        phase = "tls"
+      })
+      // Runs before Node's own check, which destroys an untrusted connection.
+      secure.prependOnceListener("secure", () => {
+        certificates = chainOf(secure.getPeerCertificate(true))
+        protocol = secure.getProtocol() ?? undefined
+      })
+      secure.once("secureConnect", () => {
+        if (target.mode === "STARTTLS") secure.write("QUIT\r\n")
+        finish(Effect.succeed({ certificates, protocol, refusal: undefined }))
+      })
+      secure.on("error", (error) => {
+        if (phase === "connect") {
+          finish(Effect.fail(fail(TransportFailures.classifyConnect(error), phase, error)))
+          return
+        }
+        const classified = TransportFailures.classifyTls(error, target.mode)
+        finish(
+          certificates.length > 0
+            ? Effect.succeed({ certificates, protocol, refusal: classified })
+            : Effect.fail(fail(classified, "tls", error)),
+        )
+      })
+    }
+
+    if (target.mode === "SSL_TLS") {
+      handshake()
+    } else {
+      const plain = net.connect({ host: target.host, port: target.port })
+      sockets.push(plain)
+      plain.on("error", (error) => {
+        if (phase === "connect") {
+          finish(Effect.fail(fail(TransportFailures.classifyConnect(error), phase, error)))
+        }
+      })
+      plain.once("connect", () => {
+        const buffer = { text: "" }
+        const step = async () => {
+          phase = "greeting"
+          const greeting = await smtpReply(plain, buffer)
+          if (!greeting.startsWith("220")) throw new Error(`the server greeted with ${greeting}`)
+          phase = "ehlo"
+          plain.write(`EHLO ${target.clientName}\r\n`)
+          const capabilities = await smtpReply(plain, buffer)
+          if (!/^250[ -]STARTTLS\b/im.test(capabilities)) {
+            finish(
+              Effect.fail(
+                fail(
+                  {
+                    reason: "StartTlsNotOffered",
+                    detail: "the server does not offer STARTTLS on this port",
+                    hint: "try --mode SSL_TLS, or the server's STARTTLS port (usually 587)",
+                  },
+                  "ehlo",
+                ),
+              ),
+            )
+            return
+          }
+          phase = "starttls"
+          plain.write("STARTTLS\r\n")
+          const ready = await smtpReply(plain, buffer)
+          if (!ready.startsWith("220")) {
+            finish(
+              Effect.fail(
+                fail(
+                  {
+                    reason: "StartTlsRefused",
+                    detail: `the server refused STARTTLS: ${ready.trim()}`,
+                  },
+                  "starttls",
+                ),
+              ),
+            )
+            return
+          }
+          handshake(plain)
+        }
+        step().catch((error: unknown) =>
+          finish(
+            Effect.fail(
+              fail(
+                {
+                  reason: "ProtocolViolation",
+                  detail: `the SMTP dialogue before STARTTLS failed: ${String(error)}`,
+                  hint: "check the port and mode with spoc-mail probe",
+                },
+                phase,
+                error,
+              ),
+            ),
+          ),
+        )
+      })
+    }
+    return Effect.sync(() => finish(Effect.die("interrupted")))
+  })
+}
+
+const chainOf = (leaf: tls.DetailedPeerCertificate): Array<X509Certificate> => {
+  const chain: Array<X509Certificate> = []
+  const seen = new Set<string>()
+  let current: tls.DetailedPeerCertificate | undefined = leaf
+  while (current?.raw !== undefined && !seen.has(current.fingerprint256)) {
+    seen.add(current.fingerprint256)
+    chain.push(new X509Certificate(current.raw))
+    current = current.issuerCertificate
+  }
+  return chain
+}
+
+const selfSigned = (certificate: X509Certificate): boolean =>
+  certificate.checkIssued(certificate) && certificate.verify(certificate.publicKey)
+
+const selfSignedNote = "  (self-signed: a root or a self-signed server)"
+
+/** The chain as numbered paragraphs, with the verdict of the current store. */
+export const formatChain = (chain: PresentedChain, target: FetchTarget): string => {
+  const how = chain.protocol === undefined ? target.mode : `${target.mode}, ${chain.protocol}`
+  const lines = [
+    `${target.host}:${target.port} (${how}) presents ${chain.certificates.length} certificate(s):`,
+    "",
+  ]
+  chain.certificates.forEach((certificate, i) => {
+    const entry = TrustStore.describe(`#${i + 1}`, certificate.raw)
+    lines.push(
+      `#${i + 1}${selfSigned(certificate) ? selfSignedNote : ""}`,
+      `  subject:  ${entry.subject}`,
+      `  issuer:   ${entry.issuer}`,
+      `  expires:  ${validity(entry)}`,
+      `  SHA-256:  ${entry.fingerprint256}`,
+      "",
+    )
+  })
+  lines.push(
+    chain.refusal === undefined
+      ? "The current trust store (with the system roots) trusts this chain."
+      : `Not trusted now: ${chain.refusal.detail}.`,
+  )
+  return lines.join("\n")
+}
+
+/** Which certificate `fetch --alias` imports: `--pick`, else the self-signed one. */
+export const chooseCertificate = (
+  chain: PresentedChain,
+  pick: Option.Option<number>,
+): Effect.Effect<X509Certificate, UsageError> => {
+  const certificates = chain.certificates
+  if (Option.isSome(pick)) {
+    const chosen = certificates[pick.value - 1]
+    if (chosen === undefined) {
+      return Effect.fail(
+        new UsageError({
+          detail: `--pick ${pick.value} is not in the chain of ${certificates.length}`,
+          fix: `pick a number from 1 to ${certificates.length}`,
+        }),
+      )
+    }
+    if (!selfSigned(chosen)) return Effect.fail(notSelfSigned(chosen))
+    return Effect.succeed(chosen)
+  }
+  const root = [...certificates].reverse().find(selfSigned)
+  if (root !== undefined) return Effect.succeed(root)
+  const top = certificates[certificates.length - 1]
+  return Effect.fail(
+    top === undefined
+      ? new UsageError({ detail: "the server presented no certificate", fix: "check the server" })
+      : notSelfSigned(top),
+  )
+}
+
+const oneLine = (name: string): string => name.split("\n").join(", ")
+
+const notSelfSigned = (certificate: X509Certificate) =>
+  new UsageError({
+    detail:
+      "the server does not send its root CA, and trusting a certificate below the root does " +
+      `not make the chain trusted (the missing root is "${oneLine(certificate.issuer)}")`,
+    fix:
+      "get that root CA's certificate from your CA or administrator and add it with " +
+      "spoc-mail trust import --alias NAME --file ROOT.crt",
+  })
+
+/** Asks on the terminal; anything but y/yes is no, and so is a closed input. */
+const confirm = (question: string) =>
+  Effect.gen(function* () {
+    const terminal = yield* Terminal.Terminal
+    yield* terminal.display(`${question} [y/N] `).pipe(Effect.ignore)
+    const answer = yield* terminal.readLine.pipe(Effect.orElseSucceed(() => ""))
+    return /^\s*y(es)?\s*$/i.test(answer)
+  })
+
+const fetchCommand = Command.make(
+  "fetch",
+  {
+    ...sourceFlags,
+    ...storeFlags,
+    host: Flag.String("host").pipe(
+      Flag.withDescription("the mail server (default: mailserver)"),
+      Flag.optional,
+    ),
+    port: Flag.Int("port").pipe(
+      Flag.withDescription("its port (default: mailSmtpPort)"),
+      Flag.optional,
+    ),
+    mode: Flag.Literals("mode", ["SSL_TLS", "STARTTLS"]).pipe(
+      Flag.withDescription("how TLS starts (default: mailSmtpEncryption; NONE means STARTTLS)"),
+      Flag.optional,
+    ),
+    alias: Flag.String("alias").pipe(
+      Flag.withDescription("import a certificate of the chain under this alias"),
+      Flag.optional,
+    ),
+    pick: Flag.Int("pick").pipe(
+      Flag.withDescription("which certificate to import, by its number (default: the root)"),
+      Flag.optional,
+    ),
+    create: createFlag,
+    yes: Flag.Boolean("yes").pipe(
+      Flag.withDescription("import without asking"),
+      Flag.withDefault(false),
+    ),
+  },
+  (options) =>
+    handled(
+      Effect.gen(function* () {
+        const { config, resolution } = yield* storeConfig(options)
+        const settings = resolution.settings
+        const host = Option.getOrElse(options.host, () => settings?.mailserver.host ?? "")
+        if (host === "") {
+          return yield* new UsageError({
+            detail: "no server to fetch from",
+            fix: "give --host, or set mailserver",
+          })
+        }
+        const configuredMode = settings?.encryption === "SSL_TLS" ? "SSL_TLS" : "STARTTLS"
+        const mode = Option.getOrElse(options.mode, () => configuredMode)
+        const port = Option.getOrElse(options.port, () =>
+          settings !== undefined ? settings.port : mode === "SSL_TLS" ? 465 : 587,
+        )
+
+        // Verify with the store as it is now; a store not created yet means the system roots.
+        const trust = existsSync(config.path)
+          ? yield* TrustStore.load(config)
+          : TrustStore.fromCertificates(undefined, [])
+        const policy = TlsPolicy.make(
+          {
+            tlsVersions: settings?.tlsVersions ?? { min: "TLSv1.2", max: "TLSv1.3" },
+            allowCustomCipherSuites: settings?.allowCustomCipherSuites ?? false,
+            cipherSuites: settings?.cipherSuites ?? { suites: [] },
+          },
+          trust,
+        )
+        const target: FetchTarget = {
+          host,
+          port,
+          mode,
+          tls: policy.optionsFor(host),
+          timeoutMs: settings?.connectionTimeoutMs ?? 10_000,
+          clientName: "spoc-mail.invalid",
+        }
+        const chain = yield* fetchChain(target)
+        yield* Console.log(formatChain(chain, target))
+
+        if (Option.isNone(options.alias)) {
+          if (chain.refusal !== undefined) {
+            yield* Console.log(
+              "\nTo trust it, import its root: spoc-mail trust fetch --alias NAME " +
+                `--host ${host} --port ${port} --mode ${mode}`,
+            )
+          }
+          return
+        }
+        const chosen = yield* chooseCertificate(chain, options.pick)
+        const described = TrustStore.describe(options.alias.value, chosen.raw)
+        const question =
+          `Trust "${described.subject}" (SHA-256 ${described.fingerprint256}) for mail servers, ` +
+          `as ${options.alias.value} in ${config.path}?`
+        if (!options.yes && !(yield* confirm(question))) {
+          yield* Console.log("Not imported.")
+          return
+        }
+        const added = yield* TrustStore.importCertificate(
+          config,
+          options.alias.value,
+          chosen.raw,
+          Option.isSome(options.create) ? { create: options.create.value } : {},
+        )
+        yield* Console.log(`Imported into ${config.path}:\n${formatEntry(added)}`)
+      }),
+    ),
+).pipe(
+  Command.withDescription(
+    "show the certificate chain a mail server presents, and import its root after confirmation",
+  ),
+)
+
+/** `spoc-mail trust`, with its four subcommands. */
+export const trustCommand = Command.make("trust").pipe(
+  Command.withDescription("list, import, remove or fetch the trust store's certificates"),
+  Command.withSubcommands([listCommand, importCommand, removeCommand, fetchCommand]),
+)

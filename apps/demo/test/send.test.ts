@@ -1,0 +1,213 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { createServer, type Server } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fixturePath, type SmtpTestServer, startSmtpServer } from "@spoc-mail/testkit"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { runCli } from "./cli.ts"
+
+const password = "Tr0ub4dor&3-p€ss"
+let dir: string
+let servers: Array<{ close: () => Promise<void> | void }> = []
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "spoc-send-"))
+})
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.close()))
+  servers = []
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const start = async (options: Parameters<typeof startSmtpServer>[0]): Promise<SmtpTestServer> => {
+  const server = await startSmtpServer(options)
+  servers.push(server)
+  return server
+}
+
+const writeConf = (lines: Record<string, string | number>): string => {
+  const path = join(dir, "spoc.conf")
+  const body = Object.entries({
+    mailfrom: "Print Room <print@example.com>",
+    trustStorePath: fixturePath("pki/root-ca.crt"),
+    mailSmtpConnectionTimeout: 3000,
+    mailSmtpTimeout: 5000,
+    ...lines,
+  })
+    .map(([k, v]) => `${k} = ${v}`)
+    .join("\r\n")
+  writeFileSync(path, body)
+  return path
+}
+
+const secretsIn = (text: string) =>
+  [
+    password,
+    Buffer.from(password).toString("base64"),
+    Buffer.from(`\0svc\0${password}`).toString("base64"),
+  ].filter((s) => text.includes(s))
+
+describe("spoc-mail send", () => {
+  for (const transport of ["raw", "nodemailer"]) {
+    it(`delivers over STARTTLS with AUTH and an attachment (${transport})`, async () => {
+      const server = await start({
+        tls: "starttls",
+        certificate: "server",
+        auth: { user: "svc", password },
+      })
+      const conf = writeConf({
+        mailserver: "localhost",
+        mailSmtpPort: server.port,
+        mailSmtpEncryption: "STARTTLS_REQUIRED",
+        mailuser: "svc",
+        mailpass: password,
+      })
+      const attachment = join(dir, "scan.txt")
+      writeFileSync(attachment, "scanned page\n")
+
+      const result = await runCli([
+        "send",
+        "--no-env",
+        "--spoc-conf",
+        conf,
+        "--transport",
+        transport,
+        "--to",
+        "ops@example.com",
+        "--subject",
+        "Scan",
+        "--text",
+        "Attached.",
+        "--attach",
+        attachment,
+        "--log-level",
+        "debug",
+      ])
+
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(
+        new RegExp(
+          `delivered by the primary server localhost:${server.port} via ${transport}, ` +
+            "STARTTLS TLSv1\\.[23] \\S+: 250",
+        ),
+      )
+      expect(server.messages).toHaveLength(1)
+      const raw = server.messages[0]!.raw.toString()
+      expect(raw).toContain("filename=scan.txt")
+      expect(server.messages[0]!.user).toBe("svc")
+      expect(secretsIn(result.stdout + result.stderr)).toEqual([])
+    })
+  }
+
+  it("sends an .eml file with its blind copies kept blind", async () => {
+    const server = await start({ tls: "none" })
+    const conf = writeConf({ mailserver: "127.0.0.1", mailSmtpPort: server.port })
+    const eml = join(dir, "note.eml")
+    writeFileSync(
+      eml,
+      "From: print@example.com\r\nTo: a@example.com\r\nBcc: hidden@example.com\r\n" +
+        "Subject: note\r\n\r\nhello\r\n",
+    )
+
+    const result = await runCli(["send", "--no-env", "--spoc-conf", conf, "--eml", eml])
+
+    expect(result.code).toBe(0)
+    expect(server.messages[0]!.envelope.to).toEqual(["a@example.com", "hidden@example.com"])
+    expect(server.messages[0]!.raw.toString()).not.toMatch(/bcc/i)
+  })
+
+  it("exits 4 and names the server when the connection is refused", async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const probe: Server = createServer().listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as { port: number }).port
+        probe.close(() => resolve(port))
+      })
+    })
+    const conf = writeConf({ mailserver: "127.0.0.1", mailSmtpPort: closed })
+
+    const result = await runCli([
+      "send",
+      "--no-env",
+      "--spoc-conf",
+      conf,
+      "--to",
+      "a@example.com",
+      "--text",
+      "x",
+    ])
+
+    expect(result.code).toBe(4)
+    expect(result.stderr).toContain(`127.0.0.1:${closed}`)
+    expect(result.stderr).toMatch(/How to fix:/)
+  })
+
+  it("exits 6 with the STARTTLS hint when SSL_TLS meets a plain-text greeting", async () => {
+    const server = await start({ tls: "none" })
+    const conf = writeConf({
+      mailserver: "127.0.0.1",
+      mailSmtpPort: server.port,
+      mailSmtpEncryption: "SSL_TLS",
+      mailSmtpConnectionTimeout: 10000,
+    })
+
+    const result = await runCli([
+      "send",
+      "--no-env",
+      "--spoc-conf",
+      conf,
+      "--to",
+      "a@example.com",
+      "--text",
+      "x",
+    ])
+
+    expect(result.code).toBe(6)
+    expect(result.stderr).toMatch(/STARTTLS/)
+  })
+
+  it("exits 3 naming the key when mailserver is missing", async () => {
+    const conf = writeConf({ mailSmtpPort: 25 })
+
+    const result = await runCli([
+      "send",
+      "--no-env",
+      "--spoc-conf",
+      conf,
+      "--to",
+      "a@example.com",
+      "--text",
+      "x",
+    ])
+
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatch(/mailserver: is not set/)
+  })
+
+  it("exits 12 naming the trust store when it cannot be read", async () => {
+    const store = join(dir, "broken.pem")
+    writeFileSync(store, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
+    const conf = writeConf({ mailserver: "127.0.0.1", trustStorePath: store })
+
+    const result = await runCli([
+      "send",
+      "--no-env",
+      "--spoc-conf",
+      conf,
+      "--to",
+      "a@example.com",
+      "--text",
+      "x",
+    ])
+
+    expect(result.code).toBe(12)
+    expect(result.stderr).toContain(store)
+  })
+
+  it("shows help for every subcommand", async () => {
+    for (const command of [[], ["demo"], ["send"], ["config"]]) {
+      const result = await runCli([...command, "--help"])
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/USAGE/)
+    }
+  })
+})

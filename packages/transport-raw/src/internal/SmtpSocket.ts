@@ -360,6 +360,9 @@ export class SmtpSocket {
   }
 
   private attach(socket: net.Socket): void {
+    // Commands and the end-of-data line are small writes that wait for a reply: Nagle's
+    // algorithm would hold each back until the previous segment is acknowledged.
+    socket.setNoDelay(true)
     const onData = (chunk: Buffer): void => {
       const result = this.parser.push(chunk)
       if (result._tag === "Invalid") {

@@ -21,6 +21,7 @@ import * as Option from "effect/Option"
 import { Command, Flag } from "effect/cli"
 import { loadSettings } from "../AppSettings.ts"
 import { handled } from "../Cli.ts"
+import { estimateSize, withProgress } from "../Progress.ts"
 import { UsageError } from "../Report.ts"
 import { sourceFlags } from "../SourceOptions.ts"
 import { makeTransport, transportFlag } from "../Transports.ts"
@@ -108,7 +109,7 @@ export const sendCommand = Command.make(
           })
         }
         for (const path of options.attach) yield* readInput(path, "attachment")
-        const receipt = yield* mailer.send({
+        const message: Message.MailMessage = {
           to: options.to,
           cc: options.cc,
           bcc: options.bcc,
@@ -117,7 +118,9 @@ export const sendCommand = Command.make(
           ...(Option.isSome(options.text) ? { text: options.text.value } : {}),
           ...(Option.isSome(options.html) ? { html: options.html.value } : {}),
           attachments: options.attach.map((path) => ({ filename: basename(path), path })),
-        })
+        }
+        const composed = yield* Message.compose(message, settings.mailfrom)
+        const receipt = yield* mailer.sendComposed(withProgress(composed, estimateSize(message)))
         yield* Console.log(describeReceipt(receipt))
       }),
     ),

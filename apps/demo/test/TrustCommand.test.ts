@@ -15,8 +15,6 @@ const root = new X509Certificate(readFixture("pki/root-ca.der"))
 const unrelated = new X509Certificate(readFixture("pki/unrelated-ca.crt"))
 
 let scratch: string
-process.on("uncaughtException", (e) => { require("node:fs").writeFileSync("/tmp/uncaught.txt", String(e?.stack ?? e)) })
-process.on("exit", (c) => { require("node:fs").appendFileSync("/tmp/uncaught.txt", "\nexit " + c + "\n" + new Error().stack) })
 const servers: Array<SmtpTestServer> = []
 beforeEach(() => {
   scratch = mkdtempSync(join(tmpdir(), "spoc-trust-cli-"))
@@ -67,7 +65,11 @@ const trust = async (args: ReadonlyArray<string>, answer = "n"): Promise<Run> =>
         "--no-env",
         "--spoc-home",
         scratch,
-      ]).pipe(Effect.provide(Layer.merge(NodeServices.layer, terminal(answer, questions)))),
+      ]).pipe(
+        // The test terminal first, so that it wins over Node's, which would read stdin.
+        Effect.provide(terminal(answer, questions)),
+        Effect.provide(NodeServices.layer),
+      ),
     )
   } finally {
     log.mockRestore()
@@ -198,7 +200,7 @@ describe("spoc-mail trust fetch", () => {
     expect(run.stderr).toContain('the missing root is "CN=Spoc Mail Test Root CA"')
   })
 
-  it("imports the root over STARTTLS after confirmation, and trusts the server afterwards", async () => {
+  it("imports the root over STARTTLS once confirmed, then trusts the server", async () => {
     const server = await startSmtpServer({ tls: "starttls", certificate: chainWithRoot })
     servers.push(server)
     const store = copy("unrelated-only.jks", "store.jks")

@@ -258,7 +258,9 @@ export const fetchChain = (
       if (done) return
       done = true
       clearTimeout(timer)
-      for (const socket of sockets) socket.destroy()
+      // Only the outermost socket: destroying the plain socket under a TLS socket as well
+      // makes Node 20 crash (SIGSEGV) at exit after a completed STARTTLS handshake.
+      sockets[sockets.length - 1]?.destroy()
       resume(effect)
     }
     const timer = setTimeout(() => {

@@ -9,6 +9,7 @@ import { Command } from "effect/cli"
 import { configCommand } from "./commands/config.ts"
 import { demoCommand, runDemo } from "./commands/demo.ts"
 import { sendCommand } from "./commands/send.ts"
+import { trustCommand } from "./commands/trust.ts"
 import { handled } from "./Cli.ts"
 
 const version = "0.1.0"
@@ -18,7 +19,7 @@ export const spocMail = Command.make("spoc-mail", {}, () => handled(runDemo)).pi
     "Send mail from a print spooler controller: every encryption mode, no silent downgrade. " +
       "Without a subcommand, runs the demo.",
   ),
-  Command.withSubcommands([demoCommand, sendCommand, configCommand]),
+  Command.withSubcommands([demoCommand, sendCommand, configCommand, trustCommand]),
 )
 
 Command.run(spocMail, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

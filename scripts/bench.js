@@ -50,6 +50,7 @@ const host = "127.0.0.1"
 const runSink = () => {
   const server = net.createServer((socket) => {
     socket.on("error", () => {})
+    socket.setNoDelay(true)
     socket.write("220 bench-sink ESMTP\r\n")
     let inData = false
     let tail = Buffer.alloc(0)

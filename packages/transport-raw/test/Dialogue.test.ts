@@ -461,6 +461,20 @@ describe("the SMTP dialogue", () => {
       expect(failure(ran)).toMatchObject({ reason: "OutcomeUnknown", phase: "message" })
     })
 
+    it("stops at a reply no command asked for, before sending the next command", async () => {
+      const server = await start({
+        script: [
+          greet,
+          Script.expect(/^EHLO/i, lines("250 mx.test", "250 2.1.0 surprise")),
+          ...envelope,
+        ],
+      })
+      const error = failure(await send(server))
+      expect(error).toMatchObject({ reason: "ProtocolViolation", phase: "mail" })
+      expect(error.detail).toContain("250 2.1.0 surprise")
+      expect(server.clientLines().some((l) => /^MAIL/i.test(l))).toBe(false)
+    })
+
     it("refuses CR or LF in an address before connecting", async () => {
       const server = await start({ script: [greet, ehlo(), ...envelope] })
       const message = await compose()

@@ -143,6 +143,31 @@ describe("connection reuse", () => {
     expect(server.dataTransfers).toHaveLength(2)
   })
 
+  it("does not reuse an idle connection the server sent a reply on", async () => {
+    const server = await startScriptedSmtpServer({
+      script: (connection) =>
+        connection === 1
+          ? [
+              greet,
+              ehlo,
+              ...envelope,
+              Script.send(lines("421 4.4.2 idle timeout")),
+              Script.silent(),
+            ]
+          : [greet, ehlo, ...envelope],
+    })
+    closers.push(server.close)
+    await withPool(async (send) => {
+      expect(await send(policyFor(server))).toBe("delivered")
+      await expect
+        .poll(() => server.transcript.some((e) => e.kind === "server" && e.text.startsWith("421")))
+        .toBe(true)
+      expect(await send(policyFor(server))).toBe("delivered")
+    })
+    expect(server.clientLines({ connection: 1 })).not.toContain("RSET")
+    expect(server.connectionCount).toBe(2)
+  })
+
   it("drops an idle connection the server closed", async () => {
     const server = await startScriptedSmtpServer({
       script: [greet, ehlo, ...envelope, Script.close()],

@@ -143,9 +143,12 @@ export class SmtpSocket {
   /**
    * Encodes and writes commands in one write (several for PIPELINING). Every
    * command is checked before any is written; each is logged, secrets masked.
+   * A reply still unread at this point fails the connection (only QUIT may
+   * be sent past one).
    */
   send(
     commands: ReadonlyArray<Command.Command>,
+    options: { readonly unreadAllowed?: boolean } = {},
   ): Effect.Effect<void, CommandRefused | SocketError> {
     return Effect.gen({ self: this }, function* () {
       const encoded: Array<Command.Encoded> = []
@@ -155,6 +158,16 @@ export class SmtpSocket {
           return yield* new CommandRefused({ verb: result.verb, detail: result.detail })
         }
         encoded.push(result)
+      }
+      // A reply nobody asked for puts every later reply out of step (a hostile server, or an
+      // idle connection that was told it is closing): the connection is of no further use.
+      const unread = this.queue[0]
+      if (unread !== undefined && options.unreadAllowed !== true) {
+        this.fail(
+          new ReplyInvalid({
+            detail: `the server sent a reply no command asked for: "${unread.raw[0]!.slice(0, 80)}"`,
+          }),
+        )
       }
       if (this.failure !== undefined) return yield* Effect.fail(this.failure)
       for (const command of encoded) yield* Effect.logDebug(`C: ${command.display}`)
@@ -275,7 +288,7 @@ export class SmtpSocket {
   /** Sends QUIT and waits briefly for its reply when the connection is healthy; then closes. */
   quit(waitMs: number): Effect.Effect<void> {
     if (!this.usable) return Effect.sync(() => this.destroy())
-    return this.send([Command.quit]).pipe(
+    return this.send([Command.quit], { unreadAllowed: true }).pipe(
       Effect.andThen(this.read(Date.now() + waitMs)),
       Effect.ignore,
       Effect.ensuring(Effect.sync(() => this.close())),

@@ -4,6 +4,7 @@ import * as net from "node:net"
 
 const server = net.createServer((socket) => {
   socket.on("error", () => {})
+  socket.setNoDelay(true)
   socket.write("220 sink.test ESMTP\r\n")
   let inData = false
   let tail = Buffer.alloc(0)

@@ -437,7 +437,8 @@ const main = async () => {
     }
 
     const header =
-      "transport     msg/s, 5 pooled   ms/msg, new connection   peak RSS growth, 100 MiB attachment"
+      "transport     msg/s, 5 pooled   ms/msg, new connection   " +
+      "peak RSS growth, 100 MiB attachment"
     console.log(header)
     console.log("-".repeat(header.length))
     for (const { name, speed, memory } of rows) {

@@ -60,7 +60,11 @@ describe("connecting, TLS from the first byte, and deadlines", () => {
     "times out the greeting of an implicit-TLS port under %s, with the SSL_TLS hint (C02)",
     async (mode) => {
       const server = await start({ implicitTls: {}, script: [greet, ehlo, ...envelope] })
-      const ran = await send(server, { mode, connectionTimeoutMs: 3_000, commandTimeoutMs: 60_000 })
+      const ran = await send(server, {
+        mode,
+        connectionTimeoutMs: 3_000,
+        commandTimeoutMs: 60_000,
+      })
       const error = failure(ran)
       expect(error).toMatchObject({ reason: "GreetingTimeout", phase: "greeting" })
       expect(error.hint).toContain("SSL_TLS")
@@ -69,7 +73,7 @@ describe("connecting, TLS from the first byte, and deadlines", () => {
     },
   )
 
-  it("reports a connection lost before the greeting, with the SSL_TLS hint (C02 variant)", async () => {
+  it("reports a connection lost before the greeting, hinting at SSL_TLS (C02)", async () => {
     const server = await start({ implicitTls: { handshakeTimeoutMs: 100 }, script: [greet] })
     const ran = await send(server, { mode: "STARTTLS", connectionTimeoutMs: 3_000 })
     const error = failure(ran)

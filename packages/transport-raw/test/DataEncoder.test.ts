@@ -15,7 +15,7 @@ const encode = async (chunks: ReadonlyArray<string | Buffer>): Promise<string> =
 const endsOfData = (wire: string) => wire.split("\r\n.\r\n").length - 1
 
 describe("DATA encoding", () => {
-  it("doubles a leading dot and a lone dot, and ends with exactly one end-of-data (C14)", async () => {
+  it("doubles leading and lone dots, and ends with exactly one end-of-data (C14)", async () => {
     const wire = await encode(["Subject: x\r\n\r\n.\r\n.hidden\r\nlast line"])
     expect(wire).toBe("Subject: x\r\n\r\n..\r\n..hidden\r\nlast line\r\n.\r\n")
     expect(endsOfData(wire)).toBe(1)
@@ -30,7 +30,8 @@ describe("DATA encoding", () => {
   })
 
   it("stuffs a dot that starts a chunk at the start of a line", async () => {
-    expect(await encode(["line\r\n", ".", "x\n", "\n", "."])).toBe("line\r\n..x\r\n\r\n..\r\n.\r\n")
+    const wire = await encode(["line\r\n", ".", "x\n", "\n", "."])
+    expect(wire).toBe("line\r\n..x\r\n\r\n..\r\n.\r\n")
   })
 
   it("sends only the end-of-data line for an empty message", async () => {
@@ -86,7 +87,8 @@ describe("DATA encoding", () => {
       }
       const normalised = input.replace(/\r\n|\r|\n/g, "\r\n")
       const stuffed = normalised.replace(/(^|\r\n)\./g, "$1..")
-      const reference = `${stuffed}${stuffed === "" || stuffed.endsWith("\r\n") ? "" : "\r\n"}.\r\n`
+      const ended = stuffed === "" || stuffed.endsWith("\r\n")
+      const reference = `${stuffed}${ended ? "" : "\r\n"}.\r\n`
       expect(await encode(chunks), JSON.stringify(chunks)).toBe(reference)
     }
   })

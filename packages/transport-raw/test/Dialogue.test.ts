@@ -90,7 +90,7 @@ describe("the SMTP dialogue", () => {
     ])
   })
 
-  it("refuses a session the server greets with 421, and says so with the server's words", async () => {
+  it("refuses a session greeted with 421, quoting the server's words", async () => {
     const server = await start({
       script: [Script.send(lines("421 4.3.2 Service not available")), Script.close()],
     })
@@ -111,7 +111,7 @@ describe("the SMTP dialogue", () => {
   })
 
   describe("STARTTLS", () => {
-    it("sees STARTTLS on the last EHLO line and upgrades; EHLO again inside TLS (C07)", async () => {
+    it("sees STARTTLS on the last EHLO line, upgrades, says EHLO again (C07)", async () => {
       const server = await start({
         script: [
           greet,
@@ -229,7 +229,7 @@ describe("the SMTP dialogue", () => {
       expect(ran.ms).toBeLessThan(10_000)
     })
 
-    it("delivers in plain text when STARTTLS is not offered and no credentials are set (C04c)", async () => {
+    it("delivers in plain text when STARTTLS is absent, without credentials (C04c)", async () => {
       const server = await start({ script: [greet, ehlo("PIPELINING"), ...envelope] })
       const receipt = success(await send(server, { mode: "STARTTLS" }))
       expect(receipt.tls).toBeUndefined()
@@ -309,7 +309,7 @@ describe("the SMTP dialogue", () => {
       expect(server.clientLines()).toEqual(["EHLO controller.test", "QUIT"])
     })
 
-    it("does not send AUTH when the server never offers it, and hints at [EMPTY] (C06)", async () => {
+    it("sends no AUTH when the server never offers it, hinting at [EMPTY] (C06)", async () => {
       const server = await start({
         script: [
           greet,
@@ -370,7 +370,7 @@ describe("the SMTP dialogue", () => {
       ])
     })
 
-    it("refuses a message over the SIZE limit before MAIL, and declares the size otherwise", async () => {
+    it("refuses a message over the SIZE limit before MAIL, else declares its size", async () => {
       const big = await start({ script: [greet, ehlo("SIZE 1000")] })
       const message = await compose({ text: "x".repeat(2_000) })
       const error = failure(await send(big, {}, message))
@@ -400,7 +400,7 @@ describe("the SMTP dialogue", () => {
   })
 
   describe("refusals and outcomes", () => {
-    it("fails with RecipientsRejected when every recipient is refused, temporary if one was", async () => {
+    it("fails when every recipient is refused, temporarily if one refusal was", async () => {
       const server = await start({
         script: [
           greet,

@@ -42,7 +42,7 @@ const startSink = async () => {
 }
 
 describe("the message on the wire", () => {
-  it("arrives intact with dots, bare line ends and a long line, and one end-of-data (C14)", async () => {
+  it("arrives intact with dots, bare line ends, a long line, one end-of-data (C14)", async () => {
     const server = await startScriptedSmtpServer({
       script: [
         Script.send(lines("220 mx.test")),

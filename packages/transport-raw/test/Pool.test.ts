@@ -211,7 +211,8 @@ describe("connection reuse", () => {
     closers.push(server.close)
     await withPool(async (send) => {
       for (let round = 0; round < 3; round += 1) {
-        const outcomes = await Promise.all(Array.from({ length: 5 }, () => send(policyFor(server))))
+        const sends = Array.from({ length: 5 }, () => send(policyFor(server)))
+        const outcomes = await Promise.all(sends)
         expect(outcomes).toEqual(Array(5).fill("delivered"))
       }
     })

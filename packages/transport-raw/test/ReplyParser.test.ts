@@ -67,7 +67,10 @@ describe("reply parser", () => {
 
   it("refuses a multi-line reply whose code changes", () => {
     const result = parse(new ReplyParser(), "250-first\r\n251 second\r\n")
-    expect(result).toMatchObject({ _tag: "Invalid", detail: expect.stringContaining("250 to 251") })
+    expect(result).toMatchObject({
+      _tag: "Invalid",
+      detail: expect.stringContaining("250 to 251"),
+    })
   })
 
   it("refuses lines that are not replies, and stays refused", () => {
@@ -78,7 +81,7 @@ describe("reply parser", () => {
     expect(parse(new ReplyParser(), "2500 four digits\r\n")._tag).toBe("Invalid")
   })
 
-  it("refuses an over-long line as soon as the limit is passed, without waiting for its end", () => {
+  it("refuses an over-long line once past the limit, without waiting for its end", () => {
     const parser = new ReplyParser({ maxLineOctets: 100, maxReplyOctets: 10_000 })
     expect(parse(parser, `250 ${"x".repeat(90)}`)._tag).toBe("Replies")
     expect(parse(parser, "x".repeat(20))).toMatchObject({

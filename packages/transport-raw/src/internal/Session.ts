@@ -174,7 +174,7 @@ const fromSocket = (
               policy,
               "CommandTimeout",
               phase,
-              `the server took no data for ${policy.commandTimeoutMs} ms while the message was sent`,
+              `the server took no data for ${policy.commandTimeoutMs} ms during the message`,
               {
                 command,
                 hint: "the server or the network is stuck; raise mailSmtpTimeout if slow",
@@ -627,7 +627,8 @@ export const deliver = (
         policy,
         "SmtpUtf8Unsupported",
         "mail",
-        "an envelope address is not ASCII and the server does not offer SMTPUTF8; nothing was sent",
+        "an envelope address is not ASCII and the server does not offer SMTPUTF8; " +
+          "nothing was sent",
         { hint: "use ASCII addresses (a domain in its xn-- form), or a server with SMTPUTF8" },
       )
     }
@@ -734,7 +735,7 @@ export const deliver = (
         policy,
         tooLarge ? "MessageTooLarge" : "MessageRejected",
         "message",
-        tooLarge ? "the server refused the message as too large" : "the server refused the message",
+        `the server refused the message${tooLarge ? " as too large" : ""}`,
         { command: "DATA", reply: final },
       )
     }

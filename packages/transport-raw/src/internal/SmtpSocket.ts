@@ -163,10 +163,9 @@ export class SmtpSocket {
       // idle connection that was told it is closing): the connection is of no further use.
       const unread = this.queue[0]
       if (unread !== undefined && options.unreadAllowed !== true) {
+        const shown = unread.raw[0]!.slice(0, 60)
         this.fail(
-          new ReplyInvalid({
-            detail: `the server sent a reply no command asked for: "${unread.raw[0]!.slice(0, 80)}"`,
-          }),
+          new ReplyInvalid({ detail: `the server sent a reply no command asked for: "${shown}"` }),
         )
       }
       if (this.failure !== undefined) return yield* Effect.fail(this.failure)

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { spawn } from "node:child_process"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Writable } from "node:stream"
+import { Readable, Writable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import { fileURLToPath } from "node:url"
 import { Script, startScriptedSmtpServer } from "@spoc-mail/testkit"
@@ -80,6 +80,41 @@ describe("the message on the wire", () => {
     ).toString("utf8")
     expect(decoded).toContain(".starts with a dot")
     expect(decoded).toContain("y".repeat(2_000))
+  })
+
+  it.each([
+    ["an attachment that cannot be read", "could not be read"],
+    ["a line over 998 octets", "longer than 998 octets"],
+  ])("sends no end-of-data when the message holds %s", async (kind, detail) => {
+    const server = await startScriptedSmtpServer({
+      script: [
+        Script.send(lines("220 mx.test")),
+        Script.expect(/^EHLO/i, lines("250 mx.test")),
+        Script.expect(/^MAIL/i, lines("250 Ok")),
+        Script.expect(/^RCPT/i, lines("250 Ok")),
+        Script.expect(/^DATA/i, lines("354 go")),
+        Script.data(lines("250 Ok")),
+      ],
+    })
+    closers.push(server.close)
+    const composed = await compose({
+      attachments: [{ filename: "gone.pdf", path: join(tmpdir(), "spoc-mail-no-such-file.pdf") }],
+    })
+    const message =
+      kind === "a line over 998 octets"
+        ? {
+            ...composed,
+            stream: () => Readable.from([Buffer.from(`Subject: x\r\n\r\n${"z".repeat(999)}\r\n`)]),
+          }
+        : composed
+
+    const ran = await run(make().send(message, policyFor(server)))
+
+    if (ran.result._tag === "Success") throw new Error("expected a failure")
+    expect(ran.result.failure).toMatchObject({ reason: "InvalidArgument", phase: "message" })
+    expect(ran.result.failure.detail).toContain(detail)
+    await expect.poll(() => server.transcript.some((e) => e.kind === "closed")).toBe(true)
+    expect(server.dataTransfers).toEqual([])
   })
 
   it("streams a large attachment from disk with flat memory", async () => {

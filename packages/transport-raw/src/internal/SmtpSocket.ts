@@ -248,6 +248,8 @@ export class SmtpSocket {
         encoder.resume()
       }
       const unsendable = (detail: string, cause: unknown): void => {
+        // An error after the end (a stream complaining that it was closed) changes nothing.
+        if (settled) return
         // No end-of-data was sent, so the server will not deliver; the connection is unusable.
         finish(Effect.fail(new MessageUnsendable({ detail, cause })))
         this.destroy()

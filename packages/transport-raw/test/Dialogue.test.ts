@@ -125,6 +125,9 @@ describe("the SMTP dialogue", () => {
       expect(server.clientLines({ tls: false })).toEqual(["EHLO controller.test", "STARTTLS"])
       expect(server.clientLines({ tls: true })[0]).toBe("EHLO controller.test")
       expect(receipt.tls).toMatchObject({ via: "STARTTLS", protocol: "TLSv1.3" })
+      expect(server.transcript.find((e) => e.kind === "tls")).toMatchObject({
+        servername: undefined, // no SNI for an IP address (RFC 6066)
+      })
       expect(receipt.tls?.peer?.subject).toContain("CN=")
     })
 

@@ -5,20 +5,23 @@
  * The whole body is decoded and checked before any of it is used, and one
  * bad part refuses all of it: the exact shape (no other fields, schema
  * version 1), a printable revision, setting names that are names, values
- * that are text, finite numbers or booleans, no CR, LF or NUL in a value, and
- * limits on the number of settings and the length of a value. A server that
- * sends half-good settings is not trusted for the other half.
+ * that are text, finite numbers or booleans, no CR, LF or NUL in a value,
+ * limits on the number of settings and the length of a value, and the value
+ * of each known setting parsed by core's parser for its kind (a port from 1
+ * to 65535, a known encryption mode, a host, a mailbox, a cipher list...;
+ * `internal/SettingValueCheck.ts`). A server that sends half-good settings
+ * is not trusted for the other half.
  *
- * What a value means (a port from 1 to 65535, a known encryption mode) is
- * not checked here: core resolution checks that for every layer alike, and
- * names this layer and the revision when a value is wrong. Unknown keys are
- * kept, so that resolution can warn about them with a did-you-mean.
+ * Empty values and `[EMPTY]` are accepted for every key (inherit, force
+ * empty). Unknown keys are kept unchecked, so that resolution can warn about
+ * them with a did-you-mean; rules between keys stay with resolution.
  *
  * Values become strings for the ConfigSource contract: numbers and booleans
  * as JavaScript writes them (`465`, `false`).
  */
 import { ConfigSource, type Origin } from "@spoc-mail/core"
 import { LineCounter, parseDocument } from "yaml"
+import { checkValue } from "./internal/SettingValueCheck.ts"
 
 export type SettingValue = string | number | boolean
 
@@ -33,6 +36,10 @@ export interface MailSettingsResponse {
 export interface Refusal {
   readonly problem: string
   readonly fix: string
+  /** The setting whose value was refused, when one was. */
+  readonly key?: string
+  /** The refused response's revision, when it got far enough to have one. */
+  readonly revision?: string
 }
 
 export type Checked<A> =
@@ -164,23 +171,31 @@ export const check = (value: unknown): Checked<MailSettingsResponse> => {
     if (!settingKey.test(key)) {
       return refuse(`"${clip(key)}" is not a setting name`, "use the spoc.conf names")
     }
+    const refuseValue = (problem: string, fix: string): Checked<never> => ({
+      ok: false,
+      refusal: { problem: `the value of ${key} ${problem}`, fix, key, revision },
+    })
     if (typeof raw === "string") {
       if (controlCharacters.test(raw)) {
-        return refuse(
-          `the value of ${key} contains a line break or NUL character`,
+        return refuseValue(
+          "contains a line break or NUL character",
           "write the value on one line in the Management Server",
         )
       }
       if (raw.length > maxValueLength) {
-        return refuse(`the value of ${key} is longer than ${maxValueLength} characters`, serverFix)
+        return refuseValue(`is longer than ${maxValueLength} characters`, serverFix)
       }
     } else if (typeof raw === "number") {
-      if (!Number.isFinite(raw)) return refuse(`the value of ${key} is not a number`, serverFix)
+      if (!Number.isFinite(raw)) return refuseValue("is not a number", serverFix)
     } else if (typeof raw !== "boolean") {
       const kind = raw === null ? "null" : Array.isArray(raw) ? "a list" : "an object"
-      return refuse(
-        `the value of ${key} is ${kind}`,
-        "each value must be text, a number or true/false",
+      return refuseValue(`is ${kind}`, "each value must be text, a number or true/false")
+    }
+    const invalid = checkValue(key, String(raw))
+    if (invalid !== undefined) {
+      return refuseValue(
+        `is refused: ${invalid.problem}`,
+        `correct ${key} on the Management Server: ${invalid.fix}`,
       )
     }
     settings[key] = raw as SettingValue

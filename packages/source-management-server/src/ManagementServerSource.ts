@@ -10,10 +10,11 @@
  * their origin.
  *
  * When the server cannot be reached, times out, answers an error status or
- * something that fails the checks, the cached copy is used with a warning
- * that gives its age and why (origin `Cache` with the age); with no copy,
- * the layer is empty and the warning says so. These are availability
- * problems: mail keeps flowing on the last good settings.
+ * something that fails the checks (one bad value refuses the whole
+ * response), the cached copy is used with a warning that gives its age and
+ * why (origin `Cache` with the age); with no copy, the layer is empty and
+ * the warning says so. These are availability problems: mail keeps flowing
+ * on the last good settings.
  *
  * Two things fail the load with a `ConfigSourceError` instead, because they
  * need a person and a cached copy would hide them: options that cannot be
@@ -245,10 +246,16 @@ const interpret = (
   if (status === 200) {
     const decoded = decode(answer.body, answer.headers["content-type"])
     if (!decoded.ok) {
-      return unavailable(
-        `its response was refused whole: ${decoded.refusal.problem}`,
-        decoded.refusal.fix,
-      )
+      const { problem, fix, key, revision } = decoded.refusal
+      const url = endpoint.url.toString()
+      const response =
+        revision === undefined
+          ? `its response from ${url}`
+          : `its response ${Origin.format({ _tag: "Remote", url, revision })}`
+      return {
+        ...unavailable(`${response} was refused whole: ${problem}`, fix),
+        ...(key === undefined ? {} : { key }),
+      }
     }
     const etag = ResponseCache.usableEtag(answer.headers.etag)
     return { _tag: "Fresh", response: decoded.value, etag }
@@ -332,11 +339,13 @@ export const make = (options: ManagementServerSourceOptions): ConfigSource.Confi
     }
 
     if (exchange._tag === "RequestFailed") {
+      const key = exchange.key === undefined ? {} : { key: exchange.key }
       if (cached === undefined) {
         warnings.push({
           message:
             `the Management Server could not be used: ${exchange.detail}; ` +
             "there is no cached copy, so this layer is empty",
+          ...key,
           fix: exchange.fix,
         })
         return { layer: layerName, entries: [], warnings }
@@ -354,6 +363,7 @@ export const make = (options: ManagementServerSourceOptions): ConfigSource.Confi
           `copy of revision ${cached.response.revision} from ` +
           `${Origin.formatAge(origin.ageMs)} ago`,
         origin,
+        ...key,
         fix: exchange.fix,
       })
       return { layer: layerName, entries: toEntries(cached.response, origin), warnings }

@@ -116,6 +116,31 @@ describe("a response that fails the checks is refused whole and the cached copy 
       /settings is not an object/,
     ],
     [
+      "a port out of range",
+      jsonReply({ ...good, mailSmtpPort: 70000 }, "r2"),
+      /the value of mailSmtpPort is refused: "70000" is not a port number/,
+    ],
+    [
+      "an unknown encryption mode",
+      jsonReply({ ...good, mailSmtpEncryption: "TLS" }, "r2"),
+      /mailSmtpEncryption is refused: "TLS" is not an encryption mode/,
+    ],
+    [
+      "a timeout that is not a number",
+      jsonReply({ ...good, mailSmtpTimeout: "46five" }, "r2"),
+      /mailSmtpTimeout is refused: "46five" is not a timeout/,
+    ],
+    [
+      "a malformed mail server",
+      jsonReply({ ...good, mailserver: "smtp.example.com:25" }, "r2"),
+      /mailserver is refused: "smtp\.example\.com:25" includes a port/,
+    ],
+    [
+      "an unknown cipher suite",
+      jsonReply({ ...good, customCipherSuitesForOutboundCommunication: "TLS_NOPE" }, "r2"),
+      /customCipherSuitesForOutboundCommunication is refused: "TLS_NOPE"/,
+    ],
+    [
       "a body that is not UTF-8",
       { headers: { "Content-Type": "application/json" }, body: Buffer.from([0x7b, 0xff, 0x7d]) },
       /not valid UTF-8/,
@@ -146,6 +171,58 @@ describe("a response that fails the checks is refused whole and the cached copy 
     refusedWhole(announced.snapshot, /larger than the 2048 bytes allowed \(4096 bytes announced\)/)
     refusedWhole(streamed, /larger than the 2048 bytes allowed \(more was sent\)/)
     expect(announced.after).toBe(announced.before)
+  })
+
+  it("names the refused key, the URL and the revision, never a secret's value", async () => {
+    const { snapshot } = await afterGoodThen(
+      jsonReply({ ...good, mailpass: "new-secret-9", mailSmtpPort: "2525x" }, "r2"),
+    )
+
+    const warning = snapshot.warnings[0]!
+    expect(warning.key).toBe("mailSmtpPort")
+    expect(warning.message).toContain(
+      `its response ${scripted.url}/api/v1/controllers/spoc-brn01-a/mail-settings @ r2 ` +
+        'was refused whole: the value of mailSmtpPort is refused: "2525x" is not a port number',
+    )
+    expect(warning.fix).toMatch(/^correct mailSmtpPort on the Management Server: use a whole/)
+    expect(valueOf(snapshot, "mailpass")).toBe("good-secret-1")
+    expect(JSON.stringify(snapshot)).not.toContain("new-secret-9")
+  })
+
+  it("leaves the layer empty for a bad value when there is no cached copy", async () => {
+    scripted.reply = () => jsonReply({ ...good, mailSmtpEncryption: "SMTPS" }, "r1")
+
+    const snapshot = await load(await sourceFor(scripted.url))
+
+    expect(snapshot.entries).toEqual([])
+    expect(snapshot.warnings).toEqual([
+      expect.objectContaining({
+        key: "mailSmtpEncryption",
+        message: expect.stringMatching(
+          /@ r1 was refused whole: .*"SMTPS" is not an encryption mode; there is no cached copy/,
+        ),
+      }),
+    ])
+    expect(readdirSync(folder.path)).not.toContain("cache")
+  })
+
+  it("reads a cached copy back through the same value checks", async () => {
+    scripted.reply = () => jsonReply(good, "r1")
+    const source = await sourceFor(scripted.url)
+    await load(source)
+    const [file] = readdirSync(cacheDir())
+    const stored = JSON.parse(cacheBytes())
+    stored.response.settings.mailSmtpPort = 70000
+    writeFileSync(join(cacheDir(), file!), JSON.stringify(stored))
+    scripted.reply = () => ({ status: 503, body: "" })
+
+    const snapshot = await load(source)
+
+    expect(snapshot.entries).toEqual([])
+    expect(snapshot.warnings.map((w) => w.message)).toEqual([
+      expect.stringMatching(/is damaged and was ignored: the value of mailSmtpPort is refused/),
+      expect.stringMatching(/HTTP 503; there is no cached copy/),
+    ])
   })
 
   it("never quotes the refused body, which may hold a password", async () => {

@@ -1,7 +1,8 @@
-import { Origin } from "@spoc-mail/core"
+import { Origin, Settings } from "@spoc-mail/core"
 import { render } from "@spoc-mail/management-server"
 import * as Redacted from "effect/Redacted"
 import { describe, expect, it } from "vitest"
+import { checkValue } from "../src/internal/SettingValueCheck.ts"
 import {
   check,
   decode,
@@ -90,5 +91,78 @@ describe("a mail-settings response", () => {
       ok: false,
       refusal: { problem: "the response has no Content-Type" },
     })
+  })
+})
+
+describe("the value of each known setting", () => {
+  const withSettings = (settings: Record<string, unknown>) =>
+    check({ schemaVersion: 1, revision: "r7", settings })
+
+  it("is refused by its kind's parser, naming the key and the revision", () => {
+    const cases: ReadonlyArray<readonly [string, unknown, RegExp]> = [
+      ["mailSmtpPort", 70000, /"70000" is not a port number/],
+      ["mailSmtpPort", "0", /"0" is not a port number/],
+      ["mailSmtpPort", 465.5, /"465\.5" is not a port number/],
+      ["mailSmtpPort", true, /"true" is not a port number/],
+      ["mailSmtpEncryption", "TLS", /"TLS" is not an encryption mode/],
+      ["mailSmtpTimeout", "46five", /"46five" is not a timeout in milliseconds/],
+      ["mailSmtpConnectionTimeout", 3_600_001, /is not a timeout in milliseconds/],
+      ["mailserver", "smtp.example.com:25", /includes a port/],
+      ["mailserverbackup", "smtp://backup.example.com", /is a URL/],
+      ["mailfrom", "print@", /is not a valid mailbox|is not a single mailbox/],
+      ["cryptographicProtocolsForOutboundCommunication", "TLSv9", /TLSv9/],
+      ["allowCustomCipherSuitesForOutboundCommunication", "maybe", /not a yes\/no value/],
+      ["customCipherSuitesForOutboundCommunication", "TLS_NOT_A_SUITE", /TLS_NOT_A_SUITE/],
+      ["trustStoreType", "ZIP", /"ZIP" is not a trust store type/],
+    ]
+    for (const [key, value, reason] of cases) {
+      const checked = withSettings({ mailserver: "smtp.example.com", [key]: value })
+
+      expect(checked.ok, `${key} = ${String(value)}`).toBe(false)
+      if (checked.ok) continue
+      expect(checked.refusal.problem).toMatch(new RegExp(`^the value of ${key} is refused: `))
+      expect(checked.refusal.problem).toMatch(reason)
+      expect(checked.refusal.fix).toMatch(new RegExp(`^correct ${key} on the Management Server`))
+      expect(checked.refusal).toMatchObject({ key, revision: "r7" })
+    }
+  })
+
+  it("accepts what resolution accepts, and keeps it as the server wrote it", () => {
+    const settings = {
+      mailserver: "[2001:db8::25]",
+      mailserverbackup: "10.0.0.25",
+      mailfrom: "Print Room <print@example.com>",
+      mailSmtpEncryption: "ssl/tls",
+      mailSmtpPort: " 0465 ",
+      mailSmtpConnectionTimeout: 5000,
+      mailSmtpTimeout: "3600000",
+      cryptographicProtocolsForOutboundCommunication: "TLSv1.2, TLSv1.3",
+      allowCustomCipherSuitesForOutboundCommunication: "Yes",
+      customCipherSuitesForOutboundCommunication: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+      trustStorePath: "\\\\fileserver\\certs\\store.jks",
+      trustStoreType: "p12",
+      allowCustomCipherSuitesForOutboundCommunicationX: "not checked: unknown key",
+      mailSmtpPrt: "not a port either",
+    }
+
+    const checked = withSettings(settings)
+
+    expect(checked).toEqual({ ok: true, value: { schemaVersion: 1, revision: "r7", settings } })
+  })
+
+  it("may be empty, blank or [EMPTY] for every key", () => {
+    for (const empty of ["", "   ", "[EMPTY]", " [empty] "]) {
+      const settings = Object.fromEntries(Settings.settingKeys.map((key) => [key, empty]))
+
+      expect(withSettings(settings).ok, JSON.stringify(empty)).toBe(true)
+    }
+  })
+
+  it("of a secret is never quoted in a problem", () => {
+    const problem = checkValue("trustStorePassword", "s3cret\u0000tail")
+
+    expect(problem?.problem).toBe("the value cannot be used (not shown: it is a secret)")
+    expect(JSON.stringify(problem)).not.toContain("s3cret")
+    expect(checkValue("mailpass", "anything at all #;")).toBeUndefined()
   })
 })

@@ -50,6 +50,8 @@ export interface RequestFailed {
   readonly kind: "Trust" | "Unavailable"
   readonly detail: string
   readonly fix: string
+  /** The setting at fault, when a response was refused for one value. */
+  readonly key?: string
 }
 
 export type RequestOutcome = Received | RequestFailed

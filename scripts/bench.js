@@ -13,9 +13,11 @@
  *   pooled transport; a transport without a pool opens a connection per send);
  * - milliseconds per message with a new connection for each, one at a time;
  * - the peak RSS growth while sending one 100 MiB attachment streamed from a
- *   temporary file, measured in a fresh process after one pass of the message
- *   composer (core's, shared by every transport) so that V8's heap has reached
- *   its working size; RSS is sampled every 5 ms during the send.
+ *   temporary file, in a fresh process, sampled every 5 ms during the send:
+ *   "warm" after one pass of the message composer (core's, shared by every
+ *   transport), so that V8's heap has reached its working size and what grows
+ *   is the transport's own; "cold" with the composer's first pass inside the
+ *   send.
  *
  * With Postfix's `smtp-source` installed, the same three runs are made with it
  * and the transports' numbers are shown as ratios of its numbers.
@@ -273,15 +275,17 @@ const throughput = async (core, transport, port) => {
 // ---------------------------------------------------------------------------------------------
 // Memory, in a fresh process per transport
 
-/** `--memory <transport> <port> <file>`: one send of the attachment; prints JSON. */
-const runMemory = async (name, port, file) => {
+/** `--memory <transport> <port> <file> <warm|cold>`: one send of the attachment; prints JSON. */
+const runMemory = async (name, port, file, start) => {
   const core = await loadCore()
   const { transports } = await loadTransports()
   const transport = transports.find((t) => t.name === name)
   const message = await compose(core, { attachments: [{ filename: "scan.bin", path: file }] })
   // One pass of the composer first: V8 grows its heap to its working size for composition,
   // which every transport shares; what is measured after it is the transport's own cost.
-  await pipeline(message.stream(), new Writable({ write: (_chunk, _encoding, done) => done() }))
+  if (start === "warm") {
+    await pipeline(message.stream(), new Writable({ write: (_chunk, _encoding, done) => done() }))
+  }
 
   const baseline = process.memoryUsage.rss()
   let peak = baseline
@@ -420,8 +424,8 @@ const main = async () => {
         `${attachmentMiB} MiB attachment from a temporary file`,
     )
     console.log(
-      "  memory:     RSS sampled every 5 ms in a fresh process per transport, after one pass " +
-        "of core's composer",
+      "  memory:     RSS sampled every 5 ms in a fresh process per transport; warm: after one " +
+        "pass of core's composer, cold: without",
     )
     for (const line of missing) console.log(`  missing:    ${line}`)
     console.log("")
@@ -429,10 +433,13 @@ const main = async () => {
     const rows = []
     for (const transport of transports) {
       const speed = await throughput(core, transport, sink.port)
-      const memory = await runChild(
-        ["--memory", transport.name, String(sink.port), attachment.file],
-        runLimitMs * 4,
-      )
+      const memory = {}
+      for (const start of ["warm", "cold"]) {
+        memory[start] = await runChild(
+          ["--memory", transport.name, String(sink.port), attachment.file, start],
+          runLimitMs * 4,
+        )
+      }
       rows.push({ name: transport.name, speed, memory })
     }
 
@@ -442,9 +449,13 @@ const main = async () => {
     console.log(header)
     console.log("-".repeat(header.length))
     for (const { name, speed, memory } of rows) {
-      const growth = memory.ok
-        ? `${fixed(memory.growthMiB)} MiB (sent in ${fixed(memory.ms / 1000, 2)} s)`
-        : `failed: ${memory.error}`
+      const growth = ["warm", "cold"]
+        .map((start) =>
+          memory[start].ok
+            ? `${fixed(memory[start].growthMiB)} MiB ${start}`
+            : `${start} failed: ${memory[start].error}`,
+        )
+        .join(", ")
       console.log(
         `${name.padEnd(14)}${fixed(speed.pooledPerSecond, 0).padStart(15)}   ` +
           `${fixed(speed.freshMsPerMessage, 2).padStart(20)}   ${growth}` +
@@ -482,5 +493,5 @@ const main = async () => {
 
 const [mode, ...rest] = process.argv.slice(2)
 if (mode === "--sink") runSink()
-else if (mode === "--memory") await runMemory(rest[0], Number(rest[1]), rest[2])
+else if (mode === "--memory") await runMemory(rest[0], Number(rest[1]), rest[2], rest[3])
 else await main()

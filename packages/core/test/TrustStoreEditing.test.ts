@@ -174,6 +174,21 @@ describe("trust import keeps the other entries and keytool reads the result", ()
     })
   }
 
+  it("reads and extends a PKCS12 store whose password goes beyond ASCII, as OpenSSL writes it", async () => {
+    const path = join(scratch, "utf8-password.p12")
+    copyFileSync(new URL("./fixtures/utf8-password.p12", import.meta.url), path)
+    const config = store(path, "pässwörd-€")
+    expect(await listed(path).catch(() => "refused with changeit")).toBe("refused with changeit")
+    await run(TrustStore.importCertificate(config, "unrelated", unrelated.raw))
+    const entries = (await run(TrustStore.list(config))).entries
+    expect(entries.map((e) => [e.alias, e.fingerprint256])).toEqual([
+      ["spoc-mail-test-root-ca", root.fingerprint256],
+      ["unrelated", unrelated.fingerprint256],
+    ])
+    const wrong = await failure(TrustStore.list(store(path, "passwörd-€")))
+    expect(wrong.detail).toContain("password is wrong")
+  })
+
   it("refuses a missing store unless asked to create one", async () => {
     const error = await failure(
       TrustStore.importCertificate(store(join(scratch, "absent")), "x", root.raw),

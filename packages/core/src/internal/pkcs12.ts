@@ -11,8 +11,9 @@
  * keytool lists it as a trustedCertEntry; private keys, if a store has them,
  * re-encrypted as PBES2 shrouded key bags; an HMAC-SHA256 MAC over it all.
  *
- * Limits: passwords are treated as Latin-1 by node-forge's PBKDF2, so a
- * password with characters beyond U+00FF may not open a store made by Java.
+ * Passwords beyond ASCII: node-forge gives PBKDF2 the password as Latin-1
+ * where Java and OpenSSL use UTF-8, so for those we check the MAC ourselves
+ * and hand forge the UTF-8 bytes.
  */
 import {
   createCipheriv,
@@ -21,6 +22,7 @@ import {
   createPrivateKey,
   pbkdf2Sync,
   randomBytes,
+  timingSafeEqual,
 } from "node:crypto"
 import forge from "node-forge"
 import * as Der from "./der.ts"
@@ -100,11 +102,18 @@ const firstAttribute = (bag: forge.pkcs12.Bag, name: string): string | undefined
 export const readPkcs12 = (bytes: Uint8Array, password: string): Array<Pkcs12Entry> => {
   let pfx: forge.pkcs12.Pkcs12Pfx
   try {
-    const asn1 = forge.asn1.fromDer(forge.util.createBuffer(toBinary(bytes)), false)
-    pfx = forge.pkcs12.pkcs12FromAsn1(asn1, false, password)
+    pfx = forgeRead(bytes, password)
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause)
-    if (/MAC could not be verified|Invalid password|wrong password|decrypt/i.test(message)) {
+    const passwordProblem = /MAC could not be verified|Invalid password|wrong password|decrypt/i
+    if (passwordProblem.test(message) && /[^\x00-\x7f]/.test(password)) {
+      // node-forge hands one string to both the MAC (UTF-16, right) and PBKDF2 (as
+      // Latin-1, where Java and OpenSSL use UTF-8). Check the MAC ourselves, then let
+      // forge decrypt with the UTF-8 bytes and no MAC.
+      const retried = readWithUtf8Password(bytes, password)
+      if (retried !== undefined) return entriesOf(retried)
+    }
+    if (passwordProblem.test(message)) {
       throw new StoreProblem(
         "fails its integrity check: the password is wrong or the file is damaged",
         wrongPasswordFix,
@@ -117,7 +126,58 @@ export const readPkcs12 = (bytes: Uint8Array, password: string): Array<Pkcs12Ent
       { cause },
     )
   }
+  return entriesOf(pfx)
+}
 
+const forgeRead = (bytes: Uint8Array, password: string): forge.pkcs12.Pkcs12Pfx =>
+  forge.pkcs12.pkcs12FromAsn1(
+    forge.asn1.fromDer(forge.util.createBuffer(toBinary(bytes)), false),
+    false,
+    password,
+  )
+
+const macHashes: Readonly<Record<string, string>> = {
+  "1.3.14.3.2.26": "sha1",
+  "2.16.840.1.101.3.4.2.1": "sha256",
+  "2.16.840.1.101.3.4.2.2": "sha384",
+  "2.16.840.1.101.3.4.2.3": "sha512",
+}
+
+/** The PFX without its MAC when the MAC verifies with `password`; `undefined` otherwise. */
+const verifiedWithoutMac = (bytes: Uint8Array, password: string): Uint8Array | undefined => {
+  try {
+    const [version, authSafe, macData] = Der.children(Der.read(bytes))
+    const [, wrapped] = Der.children(authSafe!)
+    const [octets] = Der.children(wrapped!)
+    const [digestInfo, salt, count] = Der.children(macData!)
+    const [algorithm, digest] = Der.children(digestInfo!)
+    const hash = macHashes[Der.oid(Der.children(algorithm!)[0]!)]
+    if (hash === undefined) return undefined
+    const expected = Buffer.from(Der.content(digest!))
+    const iterations = count === undefined ? 1 : Der.smallInteger(count)
+    const key = pkcs12Kdf(password, Der.content(salt!), 3, iterations, expected.length, hash)
+    const mac = createHmac(hash, key).update(Der.content(octets!)).digest()
+    if (mac.length !== expected.length || !timingSafeEqual(mac, expected)) return undefined
+    return Der.sequence(Der.encoded(version!), Der.encoded(authSafe!))
+  } catch {
+    return undefined
+  }
+}
+
+const readWithUtf8Password = (
+  bytes: Uint8Array,
+  password: string,
+): forge.pkcs12.Pkcs12Pfx | undefined => {
+  const withoutMac = verifiedWithoutMac(bytes, password)
+  if (withoutMac === undefined) return undefined
+  try {
+    return forgeRead(withoutMac, Buffer.from(password, "utf8").toString("binary"))
+  } catch {
+    return undefined
+  }
+}
+
+const entriesOf = (pfx: forge.pkcs12.Pkcs12Pfx): Array<Pkcs12Entry> => {
   const bags = pfx.safeContents.flatMap((contents) => contents.safeBags)
   const keyBags = bags.filter(
     (b) => b.type === oids.shroudedKeyBag || b.type === forge.pki.oids.keyBag,

@@ -174,7 +174,7 @@ describe("trust import keeps the other entries and keytool reads the result", ()
     })
   }
 
-  it("reads and extends a PKCS12 store whose password goes beyond ASCII, as OpenSSL writes it", async () => {
+  it("extends an OpenSSL PKCS12 store whose password goes beyond ASCII", async () => {
     const path = join(scratch, "utf8-password.p12")
     copyFileSync(new URL("./fixtures/utf8-password.p12", import.meta.url), path)
     const config = store(path, "pässwörd-€")

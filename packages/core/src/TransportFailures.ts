@@ -4,8 +4,12 @@
  * needs. Both transports use it, so the same fault gives the same reason and
  * hint whichever transport met it.
  *
- * It only looks at error codes and messages; deciding the phase is the
- * transport's job, because only the transport knows how far it got.
+ * It only looks at error codes and messages, through the whole `cause` chain
+ * and nodemailer's `originalCode` (nodemailer replaces `code` with its own),
+ * falling back to OpenSSL's message text when a wrapper kept only that. The
+ * TLS policy's own refusals (host name, weak certificate) carry the names the
+ * certificate is issued for, so the error can say them. Deciding the phase is
+ * the transport's job, because only the transport knows how far it got.
  */
 import {
   type Endpoint,

@@ -12,16 +12,20 @@
  * When the server cannot be reached, times out, answers an error status or
  * something that fails the checks (one bad value refuses the whole
  * response), the cached copy is used with a warning that gives its age and
- * why (origin `Cache` with the age); with no copy, the layer is empty and
- * the warning says so. These are availability problems: mail keeps flowing
- * on the last good settings.
+ * why (origin `Cache` with the age); with no copy, the layer is empty and the
+ * warning says so. These are availability problems: mail keeps flowing on
+ * the last good settings.
  *
- * Two things fail the load with a `ConfigSourceError` instead, because they
- * need a person and a cached copy would hide them: options that cannot be
- * used (no URL, plain HTTP to another machine, a malformed token), and a
- * server whose certificate fails verification (untrusted, expired, issued for
- * another name), which is either an attack or a trust store to fix. Neither
- * ever falls back to plain HTTP.
+ * A server whose certificate fails verification (untrusted, expired, issued
+ * for another name), or an `http://localhost` whose name resolves off this
+ * machine, is either an attack or a trust store, certificate or host setup to
+ * fix. With a cached copy, the copy is used with a warning that names the
+ * failure and its fix, so that an expired certificate does not stop all
+ * mail; nothing is sent to that server. With no copy, the load fails with a
+ * `ConfigSourceError`: a misconfiguration must be loud. Options that cannot
+ * be used (no URL, plain HTTP to another machine, a malformed token) always
+ * fail the load before anything is sent. Nothing ever falls back to plain
+ * HTTP.
  *
  * The token stays `Redacted`: it is revealed only into the request header,
  * and appears in no error, warning, log or cache file.
@@ -329,22 +333,24 @@ export const make = (options: ManagementServerSourceOptions): ConfigSource.Confi
       }),
     )
 
-    if (exchange._tag === "RequestFailed" && exchange.kind === "Trust") {
-      return yield* new ConfigSource.ConfigSourceError({
-        layer: layerName,
-        location: url,
-        message: `the Management Server cannot be trusted: ${exchange.detail}`,
-        fix: exchange.fix,
-      })
-    }
-
     if (exchange._tag === "RequestFailed") {
+      const trust = exchange.kind === "Trust"
+      const why = trust
+        ? `the Management Server cannot be trusted: ${exchange.detail}`
+        : `the Management Server could not be used: ${exchange.detail}`
       const key = exchange.key === undefined ? {} : { key: exchange.key }
       if (cached === undefined) {
+        // Without a copy, a server that cannot be verified is a misconfiguration to fix now.
+        if (trust) {
+          return yield* new ConfigSource.ConfigSourceError({
+            layer: layerName,
+            location: url,
+            message: `${why}; there is no cached copy to use instead`,
+            fix: exchange.fix,
+          })
+        }
         warnings.push({
-          message:
-            `the Management Server could not be used: ${exchange.detail}; ` +
-            "there is no cached copy, so this layer is empty",
+          message: `${why}; there is no cached copy, so this layer is empty`,
           ...key,
           fix: exchange.fix,
         })
@@ -359,9 +365,9 @@ export const make = (options: ManagementServerSourceOptions): ConfigSource.Confi
       }
       warnings.push({
         message:
-          `the Management Server could not be used: ${exchange.detail}; using the cached ` +
-          `copy of revision ${cached.response.revision} from ` +
-          `${Origin.formatAge(origin.ageMs)} ago`,
+          `${why}; using the cached copy of revision ${cached.response.revision} from ` +
+          `${Origin.formatAge(origin.ageMs)} ago` +
+          (trust ? " until this is fixed; nothing was sent to it" : ""),
         origin,
         ...key,
         fix: exchange.fix,

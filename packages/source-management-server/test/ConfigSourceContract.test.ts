@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { configSourceContract } from "@spoc-mail/testkit/contracts"
 import * as ManagementServerSource from "../src/ManagementServerSource.ts"
@@ -34,14 +34,16 @@ configSourceContract("management-server", {
       cacheDir: join(folder.path, "cache"),
     })
   },
-  // Unreachable servers fall back to the cache or an empty layer (DESIGN); what
-  // cannot be read at all is a server whose certificate fails verification.
+  // Unreachable servers fall back to the cache or an empty layer (DESIGN), and so
+  // does a certificate that fails verification when a cached copy exists. What
+  // cannot be read at all is that server with no copy: the same reference server,
+  // not trusted, and a cache folder of its own that nothing ever wrote to.
   makeUnreadable: async () =>
     ManagementServerSource.make({
       url: (await referenceServer()).server.url,
       controllerId: "spoc-contract",
       trust: systemTrust(),
-      cacheDir: join(folder.path, "cache"),
+      cacheDir: mkdtempSync(join(folder.path, "no-cache-")),
     }),
   cleanup: async () => {
     await reference?.server.close()

@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { TestClock } from "effect/testing"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import * as ResponseCache from "../src/internal/ResponseCache.ts"
 import * as ManagementServerSource from "../src/ManagementServerSource.ts"
 import {
   fixtureTrust,
@@ -222,10 +223,36 @@ describe("the Management Server source", () => {
     expect(everything).not.toContain("tok-wrong-0000")
   })
 
-  it("fails with a trust error on an untrusted certificate, never falling back", async () => {
+  it("uses the cached copy when the certificate is no longer trusted, saying why", async () => {
     const ref = await start({ leaf: "server" })
-    const trusted = await sourceFor(ref.server.url, "spoc-brn01-a")
-    await load(trusted)
+    await load(await sourceFor(ref.server.url, "spoc-brn01-a"))
+    const untrusting = ManagementServerSource.make({
+      url: ref.server.url,
+      controllerId: "spoc-brn01-a",
+      trust: systemTrust(),
+      cacheDir: cacheDir(),
+    })
+
+    const snapshot = await load(untrusting)
+
+    expect(valueOf(snapshot, "mailserver")).toBe("smtp-brn01.example.com")
+    expect(snapshot.entries.every((e) => e.origin._tag === "Cache")).toBe(true)
+    expect(snapshot.warnings).toHaveLength(1)
+    const warning = snapshot.warnings[0]!
+    expect(warning.message).toMatch(
+      new RegExp(
+        "^the Management Server cannot be trusted: .*not signed by a trusted CA.*; " +
+          "using the cached copy of revision [0-9a-f]{16} from \\d+ s ago " +
+          "until this is fixed; nothing was sent to it$",
+      ),
+    )
+    expect(warning.fix).toMatch(/trust import/)
+    expect(warning.origin?._tag).toBe("Cache")
+    expect(served(ref)).toHaveLength(1)
+  })
+
+  it("fails with a trust error on an untrusted certificate when there is no copy", async () => {
+    const ref = await start({ leaf: "server" })
     const untrusting = ManagementServerSource.make({
       url: ref.server.url,
       controllerId: "spoc-brn01-a",
@@ -238,21 +265,66 @@ describe("the Management Server source", () => {
     expect(error).toBeInstanceOf(ConfigSource.ConfigSourceError)
     expect(error.layer).toBe("management-server")
     expect(error.location).toBe(ref.server.mailSettingsUrl("spoc-brn01-a"))
-    expect(error.message).toMatch(/cannot be trusted: .*not signed by a trusted CA/)
+    expect(error.message).toMatch(
+      /cannot be trusted: .*not signed by a trusted CA.*; there is no cached copy to use instead$/,
+    )
     expect(error.fix).toMatch(/trust import/)
-    expect(served(ref)).toHaveLength(1)
+    expect(served(ref)).toHaveLength(0)
   })
 
+  const badCertificates = [
+    ["wrong-host", /other\.test/, /a host name the certificate lists/],
+    ["expired", /has expired/, /must renew its certificate/],
+    ["self-signed", /DEPTH_ZERO_SELF_SIGNED_CERT/, /trust import/],
+  ] as const
+
   it("fails with a trust error on a wrong-host, expired or self-signed certificate", async () => {
-    for (const [leaf, reason] of [
-      ["wrong-host", /other\.test/],
-      ["expired", /has expired/],
-      ["self-signed", /DEPTH_ZERO_SELF_SIGNED_CERT/],
-    ] as const) {
+    for (const [leaf, reason, fix] of badCertificates) {
       const ref = await startReference({ folder: folder.path, leaf })
       try {
         const error = await failure(await sourceFor(ref.server.url, "spoc-brn01-a"))
         expect(error.message).toMatch(reason)
+        expect(error.fix).toMatch(fix)
+        expect(served(ref)).toHaveLength(0)
+      } finally {
+        await ref.server.close()
+      }
+    }
+  })
+
+  it("keeps sending on the cached copy when the certificate expires or is wrong", async () => {
+    const threeHoursAgo = Date.now() - 3 * 3_600_000
+    for (const [leaf, reason, fix] of badCertificates) {
+      const ref = await startReference({ folder: folder.path, leaf })
+      try {
+        const url = ref.server.mailSettingsUrl("spoc-brn01-a")
+        await Effect.runPromise(
+          ResponseCache.write(
+            cacheDir(),
+            ResponseCache.cachePath(cacheDir(), url, "spoc-brn01-a"),
+            {
+              url,
+              controllerId: "spoc-brn01-a",
+              confirmedAt: threeHoursAgo,
+              etag: '"c1"',
+              response: {
+                schemaVersion: 1,
+                revision: "c1",
+                settings: { mailserver: "smtp.c1.test" },
+              },
+            },
+          ),
+        )
+
+        const snapshot = await load(await sourceFor(ref.server.url, "spoc-brn01-a"))
+
+        expect(valueOf(snapshot, "mailserver")).toBe("smtp.c1.test")
+        expect(Origin.format(snapshot.entries[0]!.origin)).toBe(`cache (3 h) of ${url} @ c1`)
+        expect(snapshot.warnings).toHaveLength(1)
+        expect(snapshot.warnings[0]!.message).toMatch(/^the Management Server cannot be trusted: /)
+        expect(snapshot.warnings[0]!.message).toMatch(reason)
+        expect(snapshot.warnings[0]!.message).toMatch(/copy of revision c1 from 3 h ago until/)
+        expect(snapshot.warnings[0]!.fix).toMatch(fix)
         expect(served(ref)).toHaveLength(0)
       } finally {
         await ref.server.close()

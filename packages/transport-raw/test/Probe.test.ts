@@ -1,0 +1,495 @@
+import * as net from "node:net"
+import { type Settings, TrustStore } from "@spoc-mail/core"
+import {
+  readFixture,
+  rootCa,
+  Script,
+  startScriptedSmtpServer,
+  startSmtpServer,
+} from "@spoc-mail/testkit"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import * as References from "effect/References"
+import { afterEach, describe, expect, it } from "vitest"
+import * as Probe from "../src/Probe.ts"
+
+const { lines } = Script
+
+const closers: Array<() => Promise<void>> = []
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((close) => close()))
+})
+
+const smtp = async (options: Parameters<typeof startSmtpServer>[0]) => {
+  const server = await startSmtpServer(options)
+  closers.push(server.close)
+  return server
+}
+
+const scripted = async (options: Parameters<typeof startScriptedSmtpServer>[0]) => {
+  const server = await startScriptedSmtpServer(options)
+  closers.push(server.close)
+  return server
+}
+
+/** A port nothing listens on: bound, then released. */
+const closedPort = async (): Promise<number> => {
+  const server = net.createServer()
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = (server.address() as net.AddressInfo).port
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+const trustingRoot = TrustStore.fromCertificates(undefined, [
+  TrustStore.describe("spoc-test-root", rootCa()),
+])
+const trustingUnrelated = TrustStore.fromCertificates(undefined, [
+  TrustStore.describe("unrelated", readFixture("pki/unrelated-ca.crt", "utf8")),
+])
+
+const password = "Tr0ub4dor&3-p€ss"
+const user = "svc"
+
+const timeoutMs = 1_500
+
+/** Options for a loopback server; the fallback ports are closed unless a test gives others. */
+const optionsFor = async (
+  server: { readonly port: number },
+  mode: Settings.EncryptionMode,
+  overrides: Partial<Probe.ProbeOptions> = {},
+): Promise<Probe.ProbeOptions> => ({
+  host: "127.0.0.1",
+  port: server.port,
+  mode,
+  connectionTimeoutMs: timeoutMs,
+  commandTimeoutMs: timeoutMs,
+  clientName: "controller.test",
+  tls: {
+    tlsVersions: { min: "TLSv1.2", max: "TLSv1.3" },
+    allowCustomCipherSuites: false,
+    cipherSuites: { suites: [] },
+  },
+  trust: trustingRoot,
+  user: undefined,
+  fallbackPorts: { sslTls: await closedPort(), startTls: await closedPort() },
+  ...overrides,
+})
+
+/** Runs a probe with every log line, debug included, captured. */
+const probe = async (options: Probe.ProbeOptions) => {
+  const logs: Array<string> = []
+  const collector = Logger.make(({ message }) => {
+    logs.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+  })
+  const started = Date.now()
+  const report = await Effect.runPromise(
+    Probe.probe(options).pipe(
+      Effect.provide(Logger.layer([collector])),
+      Effect.provideService(References.MinimumLogLevel, "All"),
+    ),
+  )
+  return { report, logs, ms: Date.now() - started }
+}
+
+const accepted = (report: Probe.ProbeReport) =>
+  report.versions?.results.filter((r) => r.accepted === true).map((r) => r.version)
+
+describe("probe: each mode against a server speaking it", () => {
+  it("SSL_TLS on an implicit-TLS port: works, chain verified, capabilities inside TLS", async () => {
+    const server = await smtp({ tls: "implicit", certificate: "server" })
+    const { report } = await probe(await optionsFor(server, "SSL_TLS"))
+
+    expect(report.check).toEqual({ works: true, failure: undefined, warnings: [] })
+    expect(report.listener.kind).toBe("tls-first")
+    expect(report.mismatch).toBeUndefined()
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+    expect(report.recommendation?.caveat).toBeUndefined()
+
+    const check = report.attempts[0]!
+    expect(check.tcp.connected).toBe(true)
+    expect(check.greeting).toMatchObject({ kind: "reply", code: 220 })
+    expect(check.capabilitiesBeforeTls).toBeUndefined()
+    expect(check.capabilitiesAfterTls?.extensions).toContain("PIPELINING")
+    expect(check.tls).toMatchObject({ protocol: "TLSv1.3", verified: true, refusal: undefined })
+    expect(check.tls?.cipher).toMatch(/^TLS_/)
+    expect(check.tls?.chain[0]?.subject).toContain("CN=localhost")
+    expect(check.tls?.chain[0]?.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+    expect(check.tls?.chain.some((c) => c.subject.includes("Intermediate"))).toBe(true)
+    expect(report.attempts).toHaveLength(1)
+    // Node's defaults on both sides: TLS 1.2 and 1.3.
+    expect(accepted(report)).toEqual(["TLSv1.2", "TLSv1.3"])
+  })
+
+  it("STARTTLS: capabilities before and after TLS, AUTH offered only after it", async () => {
+    const server = await smtp({
+      tls: "starttls",
+      certificate: "server",
+      auth: { user: "svc", password },
+    })
+    const { report } = await probe(await optionsFor(server, "STARTTLS"))
+
+    expect(report.check.works).toBe(true)
+    expect(report.listener.kind).toBe("plain-greeting")
+    expect(report.mismatch).toBeUndefined()
+    expect(report.recommendation).toMatchObject({ mode: "STARTTLS", port: server.port })
+
+    const check = report.attempts[0]!
+    expect(check.mode).toBe("STARTTLS")
+    expect(check.capabilitiesBeforeTls?.startTls).toBe(true)
+    expect(check.startTlsReply).toMatch(/^220/)
+    expect(check.tls?.verified).toBe(true)
+    expect(check.capabilitiesAfterTls?.startTls).toBe(false)
+    expect(check.auth?.offered).toEqual(["PLAIN", "LOGIN"])
+    expect(check.auth?.tried).toBeUndefined()
+    // SSL_TLS was tried first on the same port, and met a plain greeting.
+    expect(report.attempts[1]).toMatchObject({
+      mode: "SSL_TLS",
+      purpose: "search",
+      failure: { reason: "PlaintextWhereTlsExpected" },
+    })
+    expect(accepted(report)).toEqual(["TLSv1.2", "TLSv1.3"])
+    expect(server.authAttempts).toEqual([])
+  })
+
+  it("STARTTLS: only the capabilities after TLS count for AUTH", async () => {
+    const server = await scripted({
+      script: [
+        Script.send(lines("220 mx.test ESMTP")),
+        Script.expect(/^EHLO /i, lines("250-mx.test", "250-STARTTLS", "250 AUTH NTLM")),
+        Script.expect(/^STARTTLS$/i, lines("220 2.0.0 go ahead")),
+        Script.startTls({ certificate: "server" }),
+        Script.expect(/^EHLO /i, lines("250-mx.test", "250-AUTH NTLM LOGIN", "250 SIZE 37748736")),
+      ],
+    })
+    const { report } = await probe(await optionsFor(server, "STARTTLS", { user }))
+
+    expect(report.check.works).toBe(true)
+    const check = report.attempts[0]!
+    expect(check.capabilitiesBeforeTls?.authMechanisms).toEqual(["NTLM"])
+    expect(check.capabilitiesAfterTls?.authMechanisms).toEqual(["NTLM", "LOGIN"])
+    expect(check.capabilitiesAfterTls?.extensions).toEqual(["AUTH NTLM LOGIN", "SIZE 37748736"])
+    expect(check.auth).toEqual({ offered: ["NTLM", "LOGIN"], tried: undefined })
+    expect(server.clientLines({ connection: 1 })).toEqual([
+      "EHLO controller.test",
+      "STARTTLS",
+      "EHLO controller.test",
+      "QUIT",
+    ])
+  })
+
+  it("NONE on a plain port: works, recommends NONE only as unencrypted", async () => {
+    const server = await smtp({ tls: "none" })
+    const { report } = await probe(await optionsFor(server, "NONE"))
+
+    expect(report.check.works).toBe(true)
+    expect(report.attempts[0]!.capabilitiesBeforeTls?.greetedWith).toBe("EHLO")
+    expect(report.listener.kind).toBe("plain-greeting")
+    expect(report.recommendation).toMatchObject({ mode: "NONE", port: server.port })
+    expect(report.recommendation?.caveat).toMatch(/no encryption/)
+    expect(report.versions).toBeUndefined()
+    // SSL_TLS, STARTTLS on the port, then 465 and 587 (closed here) were all tried.
+    expect(report.attempts.map((a) => a.mode)).toEqual([
+      "NONE",
+      "SSL_TLS",
+      "STARTTLS",
+      "SSL_TLS",
+      "STARTTLS",
+    ])
+  })
+
+  it("NONE where STARTTLS is offered: works, warns, and recommends STARTTLS", async () => {
+    const server = await smtp({ tls: "starttls" })
+    const { report } = await probe(await optionsFor(server, "NONE"))
+
+    expect(report.check.works).toBe(true)
+    expect(report.check.warnings.join(" ")).toMatch(/offers STARTTLS/)
+    expect(report.recommendation).toMatchObject({ mode: "STARTTLS", port: server.port })
+  })
+})
+
+describe("probe: a port speaking the other mode", () => {
+  it("SSL_TLS against a plain greeting: a TLS failure at once, STARTTLS recommended", async () => {
+    const server = await smtp({ tls: "starttls", certificate: "server" })
+    // A long connection timeout: the failure must come from the plain greeting, not a wait.
+    const { report, ms } = await probe(
+      await optionsFor(server, "SSL_TLS", { connectionTimeoutMs: 10_000 }),
+    )
+
+    expect(report.check.works).toBe(false)
+    expect(report.check.failure).toMatchObject({
+      phase: "tls",
+      reason: "PlaintextWhereTlsExpected",
+    })
+    expect(report.listener).toMatchObject({ kind: "plain-greeting" })
+    expect(report.listener.detail).toMatch(/220 /)
+    expect(report.mismatch).toMatch(/greets in plain text.*expects TLS from the first byte/)
+    expect(report.recommendation).toMatchObject({ mode: "STARTTLS", port: server.port })
+    expect(ms).toBeLessThan(5_000)
+  })
+
+  it("STARTTLS against an implicit-TLS listener: silence, then SSL_TLS recommended", async () => {
+    const server = await smtp({ tls: "implicit", certificate: "server" })
+    const { report, ms } = await probe(await optionsFor(server, "STARTTLS"))
+
+    expect(report.check.failure).toMatchObject({ phase: "greeting", reason: "GreetingTimeout" })
+    expect(report.attempts[0]!.greeting).toMatchObject({ kind: "silent" })
+    expect(report.listener.kind).toBe("tls-first")
+    expect(report.mismatch).toMatch(/TLS ClientHello.*expects a plain greeting.*SSL_TLS port/)
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+    expect(report.versions?.mode).toBe("SSL_TLS")
+    // Bounded by the connection timeout, not the command timeout.
+    expect(ms).toBeGreaterThanOrEqual(timeoutMs - 100)
+    expect(ms).toBeLessThan(timeoutMs * 3)
+  })
+
+  it("NONE against a scripted implicit-TLS listener that hangs up on plain text", async () => {
+    const server = await scripted({
+      implicitTls: { certificate: "server", closeOnPlaintext: true },
+      script: [Script.send(lines("220 tls.test ESMTP")), Script.expect(/^EHLO/i, lines("250 ok"))],
+    })
+    const { report } = await probe(await optionsFor(server, "NONE"))
+
+    expect(report.check.failure?.phase).toBe("greeting")
+    expect(report.check.failure?.hint).toMatch(/SSL_TLS/)
+    expect(report.listener.kind).toBe("tls-first")
+    expect(report.mismatch).toMatch(/SSL_TLS port/)
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+  })
+
+  it("a listener that accepts TCP and never speaks: no recommendation", async () => {
+    const server = await scripted({ script: [Script.silent()] })
+    const { report } = await probe(await optionsFor(server, "STARTTLS"))
+
+    expect(report.check.failure).toMatchObject({ reason: "GreetingTimeout" })
+    expect(report.listener.kind).toBe("silent")
+    expect(report.mismatch).toMatch(/does not answer TLS from the first byte either/)
+    expect(report.recommendation).toBeUndefined()
+    expect(report.versions).toBeUndefined()
+  })
+})
+
+describe("probe: a closed port", () => {
+  it("reports the refusal and recommends SSL_TLS on the fallback port that speaks it", async () => {
+    const implicit = await smtp({ tls: "implicit", certificate: "server" })
+    const port = await closedPort()
+    const options = await optionsFor({ port }, "STARTTLS", {
+      fallbackPorts: { sslTls: implicit.port, startTls: await closedPort() },
+    })
+    const { report } = await probe(options)
+
+    expect(report.check.failure).toMatchObject({ phase: "connect", reason: "ConnectionRefused" })
+    expect(report.attempts[0]!.tcp).toEqual({ connected: false, ms: undefined })
+    expect(report.listener.kind).toBe("unreachable")
+    expect(report.mismatch).toBeUndefined()
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: implicit.port })
+    // The closed port is not tried again in the other mode.
+    expect(report.attempts.filter((a) => a.port === port)).toHaveLength(1)
+  })
+
+  it("recommends STARTTLS on the fallback port when only that one works", async () => {
+    const starttls = await smtp({ tls: "starttls", certificate: "server" })
+    const options = await optionsFor({ port: await closedPort() }, "SSL_TLS", {
+      fallbackPorts: { sslTls: await closedPort(), startTls: starttls.port },
+    })
+    const { report } = await probe(options)
+
+    expect(report.check.failure?.reason).toBe("ConnectionRefused")
+    expect(report.recommendation).toMatchObject({ mode: "STARTTLS", port: starttls.port })
+    expect(report.versions?.port).toBe(starttls.port)
+  })
+
+  it("recommends nothing when no port answers", async () => {
+    const { report, ms } = await probe(
+      await optionsFor({ port: await closedPort() }, "SSL_TLS", { connectionTimeoutMs: 10_000 }),
+    )
+
+    expect(report.check.failure?.reason).toBe("ConnectionRefused")
+    expect(report.recommendation).toBeUndefined()
+    expect(report.attempts).toHaveLength(3)
+    expect(ms).toBeLessThan(5_000)
+  })
+})
+
+describe("probe: certificates and TLS versions", () => {
+  it("shows an untrusted chain without sending a byte over it", async () => {
+    const server = await scripted({
+      implicitTls: { certificate: "server" },
+      script: [Script.send(lines("220 tls.test ESMTP")), Script.silent()],
+    })
+    const { report } = await probe(
+      await optionsFor(server, "SSL_TLS", { trust: trustingUnrelated }),
+    )
+
+    expect(report.check.failure).toMatchObject({ phase: "tls", reason: "CertificateUntrusted" })
+    const tls = report.attempts[0]!.tls!
+    expect(tls.verified).toBe(false)
+    expect(tls.refusal?.reason).toBe("CertificateUntrusted")
+    expect(tls.chain[0]?.subject).toContain("CN=localhost")
+    expect(tls.chain[0]?.issuer).toContain("Intermediate")
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+    expect(report.recommendation?.caveat).toMatch(/not signed by a trusted CA/)
+    // Every version's handshake completes, though none verifies.
+    expect(accepted(report)).toEqual(["TLSv1.2", "TLSv1.3"])
+    expect(server.clientLines()).toEqual([])
+  })
+
+  it("names a self-signed server certificate as such", async () => {
+    const server = await smtp({
+      tls: "implicit",
+      certificate: {
+        key: readFixture("pki/server.key", "utf8"),
+        cert: readFixture("pki/self-signed.crt", "utf8"),
+      },
+    })
+    const { report } = await probe(await optionsFor(server, "SSL_TLS"))
+
+    expect(report.check.failure?.reason).toBe("CertificateUntrusted")
+    expect(report.attempts[0]!.tls?.chain).toHaveLength(1)
+    expect(report.attempts[0]!.tls?.chain[0]?.selfSigned).toBe(true)
+  })
+
+  it("a TLS-1.2-only server: only TLSv1.2 accepted; a TLSv1.3 setting fails, the mode is right", async () => {
+    const server = await smtp({
+      tls: "implicit",
+      certificate: "server",
+      minVersion: "TLSv1.2",
+      maxVersion: "TLSv1.2",
+    })
+    const { report } = await probe(
+      await optionsFor(server, "SSL_TLS", {
+        tls: {
+          tlsVersions: { min: "TLSv1.3", max: "TLSv1.3" },
+          allowCustomCipherSuites: false,
+          cipherSuites: { suites: [] },
+        },
+      }),
+    )
+
+    expect(report.check.failure).toMatchObject({ phase: "tls", reason: "TlsVersionMismatch" })
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+    expect(report.attempts[1]?.tls?.protocol).toBe("TLSv1.2")
+    expect(report.versions?.results.map((r) => [r.version, r.accepted])).toEqual([
+      ["TLSv1", false],
+      ["TLSv1.1", false],
+      ["TLSv1.2", true],
+      ["TLSv1.3", false],
+    ])
+  })
+
+  it("a legacy server: TLSv1 and TLSv1.1 are tried with the lowered security level", async () => {
+    const server = await smtp({
+      tls: "implicit",
+      certificate: "server",
+      minVersion: "TLSv1",
+      maxVersion: "TLSv1.1",
+      ciphers: "DEFAULT:@SECLEVEL=0",
+    })
+    const { report } = await probe(await optionsFor(server, "SSL_TLS"))
+
+    expect(report.check.failure?.reason).toBe("TlsVersionMismatch")
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+    expect(accepted(report)).toEqual(["TLSv1", "TLSv1.1"])
+  })
+})
+
+describe("probe: STARTTLS not offered, and AUTH", () => {
+  it("STARTTLS without credentials works in plain text, with a warning", async () => {
+    const server = await smtp({ tls: "none" })
+    const { report } = await probe(await optionsFor(server, "STARTTLS"))
+
+    expect(report.check.works).toBe(true)
+    expect(report.check.warnings.join(" ")).toMatch(/does not offer STARTTLS/)
+  })
+
+  it("STARTTLS with credentials configured fails: they would go in clear text", async () => {
+    const server = await smtp({ tls: "none", auth: { user: "svc", password } })
+    const { report } = await probe(await optionsFor(server, "STARTTLS", { user }))
+
+    expect(report.check.failure).toMatchObject({ reason: "CleartextCredentials" })
+    expect(server.authAttempts).toEqual([])
+  })
+
+  it("STARTTLS_REQUIRED fails when STARTTLS is not offered", async () => {
+    const server = await smtp({ tls: "none" })
+    const { report } = await probe(await optionsFor(server, "STARTTLS_REQUIRED"))
+
+    expect(report.check.failure).toMatchObject({ phase: "starttls", reason: "StartTlsNotOffered" })
+  })
+
+  it("sends no credentials unless asked, but checks that AUTH is offered", async () => {
+    const server = await smtp({
+      tls: "starttls",
+      authMethods: ["CRAM-MD5"],
+      auth: { user: "svc", password },
+    })
+    const { report } = await probe(await optionsFor(server, "STARTTLS", { user }))
+
+    expect(report.check.failure).toMatchObject({ phase: "auth", reason: "NoUsableAuthMechanism" })
+    expect(server.authAttempts).toEqual([])
+  })
+
+  it("with a password: reports success, and never logs the password", async () => {
+    const server = await smtp({ tls: "starttls", auth: { user: "svc", password } })
+    const { report, logs } = await probe(
+      await optionsFor(server, "STARTTLS", { user, password: Redacted.make(password) }),
+    )
+
+    expect(report.check.works).toBe(true)
+    expect(report.attempts[0]!.auth?.tried).toMatchObject({ mechanism: "PLAIN", accepted: true })
+    expect(server.authAttempts).toEqual([{ method: "PLAIN", user: "svc", accepted: true }])
+    const everything = [...logs, Probe.toJson(report)].join("\n")
+    expect(logs.some((l) => l.startsWith("C: AUTH PLAIN"))).toBe(true)
+    for (const secret of [
+      password,
+      Buffer.from(password).toString("base64"),
+      Buffer.from(`\0svc\0${password}`).toString("base64"),
+    ]) {
+      expect(everything).not.toContain(secret)
+    }
+  })
+
+  it("with a password and a wrong password: an auth failure with the server's reply", async () => {
+    const server = await smtp({
+      tls: "starttls",
+      authMethods: ["LOGIN"],
+      auth: { user: "svc", password },
+    })
+    const { report, logs } = await probe(
+      await optionsFor(server, "STARTTLS", { user, password: Redacted.make("not-it") }),
+    )
+
+    expect(report.check.failure).toMatchObject({ phase: "auth", reason: "AuthRejected" })
+    expect(report.check.failure?.reply).toMatch(/^535/)
+    expect(report.attempts[0]!.auth?.tried).toMatchObject({ mechanism: "LOGIN", accepted: false })
+    const everything = [...logs, Probe.toJson(report)].join("\n")
+    expect(everything).not.toContain("not-it")
+    expect(everything).not.toContain(Buffer.from("not-it").toString("base64"))
+  })
+})
+
+describe("probe: the JSON report", () => {
+  it("has every field, null where it does not apply", async () => {
+    const { report } = await probe(await optionsFor({ port: await closedPort() }, "SSL_TLS"))
+    const json = JSON.parse(Probe.toJson(report)) as Record<string, unknown>
+
+    expect(Object.keys(json)).toEqual([
+      "host",
+      "port",
+      "mode",
+      "connectionTimeoutMs",
+      "check",
+      "listener",
+      "mismatch",
+      "recommendation",
+      "versions",
+      "attempts",
+    ])
+    expect(json["recommendation"]).toBeNull()
+    const attempt = (json["attempts"] as Array<Record<string, unknown>>)[0]!
+    expect(attempt["greeting"]).toBeNull()
+    expect(attempt["tls"]).toBeNull()
+    expect(attempt["failure"]).toMatchObject({ reason: "ConnectionRefused", reply: null })
+  })
+})

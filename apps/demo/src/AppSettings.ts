@@ -19,6 +19,7 @@ import { SpocConfSource } from "@spoc-mail/source-spoc-conf"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import { loadPlugin } from "./Plugins.ts"
 import { UsageError } from "./Report.ts"
 import type { SourceOptions } from "./SourceOptions.ts"
 
@@ -46,6 +47,7 @@ export const loadSettings = (options: LoadOptions) =>
 
     const local: Array<ConfigSource.ConfigSource> = []
     if (!options.noEnv) local.push(EnvSource.make({ env }))
+    for (const spec of options.source) local.push(yield* loadPlugin(spec, { spocHome, env }))
     const confPath = Option.getOrElse(options.spocConf, () =>
       join(spocHome, "conf", "modules", "spoc.conf"),
     )

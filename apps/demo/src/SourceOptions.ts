@@ -14,6 +14,8 @@ export interface SourceOptions {
   readonly managementServer: Option.Option<string>
   readonly controllerId: Option.Option<string>
   readonly noEnv: boolean
+  /** Config-source plugins, `MODULE` or `MODULE=ARGUMENT`, under env and over spoc.conf. */
+  readonly source: ReadonlyArray<string>
 }
 
 export const sourceFlags = {
@@ -32,6 +34,13 @@ export const sourceFlags = {
   controllerId: Flag.String("controller-id").pipe(
     Flag.withDescription("this controller's id at the Management Server (default: host name)"),
     Flag.optional,
+  ),
+  source: Flag.String("source").pipe(
+    Flag.withDescription(
+      "add a config-source plugin: MODULE or MODULE=ARGUMENT (repeatable; under env, " +
+        "over spoc.conf)",
+    ),
+    Flag.atLeast(0),
   ),
   noEnv: Flag.Boolean("no-env").pipe(
     Flag.withDescription("ignore SPOC_* environment variables"),

@@ -107,3 +107,28 @@ describe("spoc-mail config", () => {
     expect(result.stdout).not.toContain("pa#ss;w0rd!")
   })
 })
+
+describe("spoc-mail config --source", () => {
+  it("stacks a config-source plugin under the environment", async () => {
+    const settings = join(tempDir(), "settings.json")
+    writeFileSync(settings, '{\n  "mailserver": "json.example.com",\n  "mailSmtpPort": "587"\n}\n')
+
+    const result = await runCli(
+      ["config", "--source", `@spoc-mail/example-json-file-source=${settings}`],
+      { SPOC_MAIL_SMTP_PORT: "2525" },
+    )
+
+    expect(result.stdout).toMatch(/Layers, highest first: env > json-file > default/)
+    expect(result.stdout).toMatch(
+      /^mailserver\s+json\.example\.com\s+json-file \(settings\.json:2\)/m,
+    )
+    expect(result.stdout).toMatch(/^mailSmtpPort\s+2525\s+env .*shadows json-file: 587/m)
+  })
+
+  it("names a plugin that cannot be loaded and exits 2", async () => {
+    const result = await runCli(["config", "--no-env", "--source", "./no-such-plugin.js"])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/plugin \.\/no-such-plugin\.js cannot be loaded/)
+  })
+})

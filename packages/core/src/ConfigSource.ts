@@ -6,8 +6,14 @@
  * while reading (repeated keys, trailing spaces, a cache in use).
  *
  * Failing to read the source at all is a `ConfigSourceError`; a missing key
- * is not an error. Sources do not validate values: resolution does, once,
- * for every layer, so the rules are the same whatever the source.
+ * is not an error. Sources do not convert values, and local sources do not
+ * validate them: resolution does, once, for every layer, so the rules are the
+ * same whatever the source. A remote source may check a response whole before
+ * using any of it (so that a bad response falls back to its last good copy),
+ * with core's parsers, still passing the values on unconverted.
+ *
+ * A `ConfigSourcePlugin` is how an application loads a source it was not
+ * built with: a module exporting `makeConfigSource`.
  */
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
@@ -81,3 +87,20 @@ export const entry = (key: string, raw: string, origin: Origin): SourceEntry => 
 /** The plain text of a value, for parsing. Never print the result of a secret. */
 export const reveal = (value: string | Redacted.Redacted<string>): string =>
   Redacted.isRedacted(value) ? Redacted.value(value) : value
+
+/** What an application tells a plugin when it loads it. */
+export interface PluginContext {
+  /** The text after `=` in `--source MODULE=ARGUMENT`, such as a file path. */
+  readonly argument: string | undefined
+  /** The controller's installation folder. */
+  readonly spocHome: string
+  readonly env: Readonly<Record<string, string | undefined>>
+}
+
+/**
+ * The shape of a config-source plugin module, as `spoc-mail --source MODULE`
+ * loads it: `export const makeConfigSource = (context) => source`.
+ */
+export interface ConfigSourcePlugin {
+  readonly makeConfigSource: (context: PluginContext) => ConfigSource
+}

@@ -167,6 +167,7 @@ export const runDemo = Effect.gen(function* () {
       managementServer: Option.some(central.url),
       controllerId: Option.some(controllerId),
       noEnv: true,
+      source: [],
     })
     const settings = yield* SettingsResolution.settingsOf(resolution)
     if (sent === 0) {

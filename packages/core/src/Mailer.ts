@@ -163,13 +163,30 @@ export const policyFor = (
   clientName,
 })
 
-const deadlineError = (endpoint: Endpoint, phase: Phase, deadlineMs: number): TransportError =>
+/**
+ * The deadline passed. The Mailer does not know how far a transport got in
+ * the attempt it stopped, so the phase is the one it started in, and the hint
+ * says the message may have arrived when that attempt was under way.
+ */
+const deadlineError = (
+  endpoint: Endpoint,
+  phase: Phase,
+  deadlineMs: number,
+  stoppedAttempt: boolean,
+): TransportError =>
   new TransportError({
     reason: "DeadlineExceeded",
     phase,
     endpoint,
-    detail: `the send did not finish within its overall deadline of ${deadlineMs} ms`,
-    hint: "check the servers' health, or raise the deadline for very large messages",
+    detail:
+      `the send did not finish within its overall deadline of ${deadlineMs} ms` +
+      (stoppedAttempt ? `; the attempt to ${formatEndpoint(endpoint)} was stopped` : ""),
+    hint:
+      "check the servers' health, or raise the deadline for very large messages" +
+      (stoppedAttempt
+        ? "; if the message was being transferred when it was stopped, it may have been " +
+          "delivered: look for its Message-ID in the server's log before sending it again"
+        : ""),
   })
 
 export const make = (
@@ -185,12 +202,16 @@ export const make = (
   const sendComposed = (composed: ComposedMessage) =>
     Effect.gen(function* () {
       const attempts: Array<Attempt> = []
+      // The attempt under way, so that one cut short by the deadline is reported too.
+      let inFlight: { readonly endpoint: Endpoint; readonly started: number } | undefined
 
       const tryEndpoints = Effect.gen(function* () {
         for (const [index, endpoint] of endpoints.entries()) {
           const started = Date.now()
           const policy = policyFor(settings, tlsPolicy, endpoint, clientName)
+          inFlight = { endpoint, started }
           const result = yield* Effect.result(transport.send(composed, policy))
+          inFlight = undefined
           const durationMs = Date.now() - started
 
           if (result._tag === "Success") {
@@ -212,7 +233,11 @@ export const make = (
               "outcome unknown: the message may or may not have been " +
                 "delivered; it is not resent automatically",
             ).pipe(
-              Effect.annotateLogs({ event: "outcome-unknown", endpoint: formatEndpoint(endpoint) }),
+              Effect.annotateLogs({
+                event: "outcome-unknown",
+                endpoint: formatEndpoint(endpoint),
+                phase: error.phase,
+              }),
             )
           }
           if (next === undefined || !movesToBackup(error)) {
@@ -236,15 +261,27 @@ export const make = (
       const receipt = yield* tryEndpoints.pipe(
         Effect.timeoutOrElse({
           duration: deadlineMs,
-          orElse: () => {
-            const endpoint = attempts[attempts.length - 1]?.endpoint ?? endpoints[0]!
-            return Effect.fail(
-              new DeliveryError({
-                attempts: [...attempts],
-                last: deadlineError(endpoint, "connect", deadlineMs),
-              }),
-            )
-          },
+          orElse: () =>
+            Effect.suspend(() => {
+              const cut = inFlight
+              const endpoint = cut?.endpoint ?? attempts[attempts.length - 1]?.endpoint
+              const last = deadlineError(
+                endpoint ?? endpoints[0]!,
+                "connect",
+                deadlineMs,
+                cut !== undefined,
+              )
+              if (cut !== undefined) {
+                attempts.push({
+                  endpoint: cut.endpoint,
+                  transport: transport.name,
+                  outcome: "failed",
+                  durationMs: Date.now() - cut.started,
+                  error: last,
+                })
+              }
+              return Effect.fail(new DeliveryError({ attempts: [...attempts], last }))
+            }),
         }),
       )
 
@@ -259,16 +296,22 @@ export const make = (
         Effect.annotateLogs({
           event: "delivered",
           endpoint: formatEndpoint(receipt.endpoint),
-          messageId: composed.messageId,
         }),
       )
       return { ...receipt, attempts } satisfies DeliveryReceipt
     }).pipe(
       Effect.tapError((error) =>
         Effect.logInfo(`delivery failed: ${error.last.reason}`).pipe(
-          Effect.annotateLogs({ event: "failed", phase: error.last.phase }),
+          Effect.annotateLogs({
+            event: "failed",
+            endpoint: formatEndpoint(error.last.endpoint),
+            phase: error.last.phase,
+            reason: error.last.reason,
+          }),
         ),
       ),
+      // Every event (and the transport's transcript) names the message it is about.
+      Effect.annotateLogs({ messageId: composed.messageId }),
     )
 
   const send = (message: MailMessage) =>

@@ -1,4 +1,4 @@
-import { Effect, Logger, Redacted } from "effect"
+import { Effect, Logger, Redacted, References } from "effect"
 import { describe, expect, it } from "vitest"
 import * as ConfigSource from "../src/ConfigSource.ts"
 import * as Mailer from "../src/Mailer.ts"
@@ -186,6 +186,104 @@ describe("the delivery policy", () => {
 
     expect(logs.filter((l) => l.startsWith("Warn"))).toEqual([
       expect.stringMatching(/sent without encryption/),
+    ])
+  })
+
+  it("reports the attempt the deadline stopped, with its endpoint and duration", async () => {
+    const transport: TransportShape = {
+      name: "stuck-backup",
+      send: (_message, policy) =>
+        policy.endpoint.role === "backup"
+          ? Effect.never
+          : Effect.fail(
+              new TransportError({
+                reason: "ConnectionRefused",
+                phase: "connect",
+                endpoint: policy.endpoint,
+                detail: "refused",
+              }),
+            ),
+    }
+    const settings = settingsWith({})
+    const mailer = Mailer.make(
+      settings,
+      transport,
+      TlsPolicy.make(settings, TrustStore.fromCertificates(undefined, [])),
+      { deadlineMs: 100 },
+    )
+
+    const result = await Effect.runPromise(
+      Effect.result(mailer.send({ to: ["a@example.com"], subject: "s", text: "t" })),
+    )
+
+    expect(result._tag).toBe("Failure")
+    if (result._tag !== "Failure" || result.failure._tag !== "DeliveryError") return
+    const { attempts, last } = result.failure
+    expect(attempts.map((a) => [a.endpoint.host, a.outcome, a.error?.reason])).toEqual([
+      ["primary.test", "failed", "ConnectionRefused"],
+      ["backup.test", "failed", "DeadlineExceeded"],
+    ])
+    expect(last.endpoint.host).toBe("backup.test")
+    expect(last.hint).toMatch(/Message-ID/)
+    expect(attempts[1]!.durationMs).toBeGreaterThanOrEqual(50)
+  })
+
+  it("annotates its events with the endpoint, the phase and the Message-ID", async () => {
+    const events: Array<Record<string, unknown>> = []
+    const logger = Logger.make<unknown, void>(({ fiber }) => {
+      const annotations = fiber.getRef(References.CurrentLogAnnotations)
+      if (annotations["event"] !== undefined) events.push({ ...annotations })
+    })
+    const send = (outcomes: Record<string, Outcome>) => {
+      const { transport } = scripted(outcomes)
+      const settings = settingsWith({})
+      const mailer = Mailer.make(
+        settings,
+        transport,
+        TlsPolicy.make(settings, TrustStore.fromCertificates(undefined, [])),
+        { clientName: "controller.test" },
+      )
+      return Effect.runPromise(
+        mailer
+          .send({ to: ["user@example.com"], subject: "s", text: "t" })
+          .pipe(Effect.result, Effect.provide(Logger.layer([logger]))),
+      )
+    }
+
+    const delivered = await send({
+      "primary.test": { fail: "ConnectTimeout", phase: "connect" },
+      "backup.test": "deliver",
+    })
+    const failed = await send({
+      "primary.test": { fail: "OutcomeUnknown", phase: "message" },
+      "backup.test": "deliver",
+    })
+
+    expect(delivered._tag).toBe("Success")
+    expect(failed._tag).toBe("Failure")
+    const firstId = delivered._tag === "Success" ? delivered.success.messageId : ""
+    expect(events).toEqual([
+      {
+        event: "failover",
+        endpoint: "primary.test:25",
+        phase: "connect",
+        reason: "ConnectTimeout",
+        messageId: firstId,
+      },
+      { event: "delivered", endpoint: "backup.test:25", messageId: firstId },
+      {
+        event: "outcome-unknown",
+        endpoint: "primary.test:25",
+        phase: "message",
+        messageId: expect.stringMatching(/^<.+@.+>$/),
+      },
+      {
+        event: "failed",
+        endpoint: "primary.test:25",
+        phase: "message",
+        reason: "OutcomeUnknown",
+        messageId: events[2]?.["messageId"],
+      },
     ])
   })
 

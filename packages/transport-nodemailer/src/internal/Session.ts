@@ -112,7 +112,10 @@ export class Session {
       tls: policy.tls,
       connectionTimeout: policy.connectionTimeoutMs,
       greetingTimeout: policy.connectionTimeoutMs,
-      socketTimeout: policy.commandTimeoutMs,
+      // While the session is set up, the connection timeout rules (nodemailer's phase
+      // timers); its inactivity timer must not cut the greeting short, so it starts
+      // longer and becomes the command timeout once the session is set up.
+      socketTimeout: policy.connectionTimeoutMs + policy.commandTimeoutMs,
       socketCloseTimeout: 1_000,
       maxResponseSize: maxReplyBytes,
       logger: record,
@@ -128,6 +131,10 @@ export class Session {
   /** Connects, reads the greeting, says EHLO and upgrades with STARTTLS when the mode says so. */
   readonly connect: Effect.Effect<void, SessionFailure> = Effect.suspend(() =>
     this.step<void>((done) => this.connection.connect((error) => done(error ?? null))),
+  ).pipe(
+    Effect.tap(() =>
+      Effect.sync(() => this.openSocket()?.setTimeout(this.policy.commandTimeoutMs)),
+    ),
   )
 
   /** Authenticates with the given mechanism. */
@@ -156,7 +163,11 @@ export class Session {
 
   /** Sends QUIT when the connection is still open; closes it after a short grace. */
   readonly quit: Effect.Effect<void> = Effect.callback<void>((resume) => {
-    if (this.connection.destroyed) return resume(Effect.void)
+    // No socket to say QUIT on (the name did not resolve, the connect failed): just close.
+    if (this.connection.destroyed || this.openSocket() === undefined) {
+      this.connection.close()
+      return resume(Effect.void)
+    }
     const grace = setTimeout(
       () => this.connection.close(),
       Math.min(this.policy.commandTimeoutMs, quitGraceMs),
@@ -202,6 +213,14 @@ export class Session {
   currentPhase(): Phase {
     if (this.connection.stage !== "init") return this.phase
     return this.policy.mode === "SSL_TLS" && this.tcpConnected() ? "tls" : "connect"
+  }
+
+  /** The socket nodemailer talks on, when there is one still open for writing. */
+  private openSocket(): net.Socket | undefined {
+    const socket = this.connection._socket as net.Socket | false | null | undefined
+    return socket && typeof socket.write === "function" && !socket.destroyed && socket.writable
+      ? socket
+      : undefined
   }
 
   private tcpConnected(): boolean {

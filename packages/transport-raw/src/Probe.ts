@@ -832,23 +832,26 @@ const mismatchOf = (
 ): string | undefined => {
   if (mode === "SSL_TLS" && listener.kind === "plain-greeting") {
     return (
-      `port ${port} ${listener.detail}, where ${mode} expects TLS from the first byte: ` +
+      `port ${port} greets in plain text where SSL_TLS expects TLS from the first byte: ` +
       "it is a STARTTLS (or plain) port"
     )
   }
-  if (mode !== "SSL_TLS" && listener.kind === "tls-first") {
-    return (
-      `port ${port} ${listener.detail}, where ${mode} expects a plain greeting: ` +
-      "it is an SSL_TLS port"
-    )
+  if (mode === "SSL_TLS") return undefined
+  switch (listener.kind) {
+    case "tls-first":
+      return (
+        `port ${port} waits for a TLS ClientHello where ${mode} expects a plain greeting: ` +
+        "it is an SSL_TLS port"
+      )
+    case "silent":
+    case "closes":
+      return (
+        `port ${port} ${listener.kind === "silent" ? "stays silent" : "hangs up"} where ` +
+        `${mode} expects a greeting, and does not answer TLS from the first byte either`
+      )
+    default:
+      return undefined
   }
-  if (mode !== "SSL_TLS" && (listener.kind === "silent" || listener.kind === "closes")) {
-    return (
-      `port ${port} ${listener.detail}, where ${mode} expects a plain greeting; ` +
-      "it does not answer TLS from the first byte either"
-    )
-  }
-  return undefined
 }
 
 /** Why the recommended place is not quite done, when it is not. */
@@ -893,6 +896,13 @@ const scanVersions = (
     { concurrency: TlsVersions.tlsVersions.length },
   ).pipe(Effect.map((results) => ({ port, mode, results })))
 
+/** OpenSSL's own words for a refused handshake (`alert protocol version`), else the detail. */
+const refusalOf = (cause: unknown, failure: Failure): string => {
+  const message = String((cause as { message?: unknown } | undefined)?.message ?? "")
+  const words = /SSL routines:[^:]*:([^:]+)/i.exec(message)?.[1]?.trim()
+  return words === undefined ? failure.detail : `refused: ${words}`
+}
+
 const versionResult = (
   version: TlsVersions.TlsVersion,
   attempt: Attempt,
@@ -911,7 +921,7 @@ const versionResult = (
     }
   }
   if (failure?.phase === "tls") {
-    return { version, accepted: false, cipher: undefined, detail: failure.detail }
+    return { version, accepted: false, cipher: undefined, detail: refusalOf(cause, failure) }
   }
   return {
     version,

@@ -376,6 +376,9 @@ describe("probe: certificates and TLS versions", () => {
       ["TLSv1.2", true],
       ["TLSv1.3", false],
     ])
+    for (const refused of report.versions!.results.filter((r) => r.accepted === false)) {
+      expect(refused.detail).toMatch(/^refused: /)
+    }
   })
 
   it("a legacy server: TLSv1 and TLSv1.1 are tried with the lowered security level", async () => {

@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import { Command } from "effect/cli"
 import { configCommand } from "./commands/config.ts"
 import { demoCommand, runDemo } from "./commands/demo.ts"
+import { probeCommand } from "./commands/probe.ts"
 import { sendCommand } from "./commands/send.ts"
 import { trustCommand } from "./commands/trust.ts"
 import { handled } from "./Cli.ts"
@@ -19,7 +20,7 @@ export const spocMail = Command.make("spoc-mail", {}, () => handled(runDemo)).pi
     "Send mail from a print spooler controller: every encryption mode, no silent downgrade. " +
       "Without a subcommand, runs the demo.",
   ),
-  Command.withSubcommands([demoCommand, sendCommand, configCommand, trustCommand]),
+  Command.withSubcommands([demoCommand, sendCommand, configCommand, probeCommand, trustCommand]),
 )
 
 Command.run(spocMail, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)

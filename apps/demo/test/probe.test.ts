@@ -1,0 +1,152 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fixturePath, type SmtpTestServer, startSmtpServer } from "@spoc-mail/testkit"
+import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { runCli } from "./cli.ts"
+
+const password = "Tr0ub4dor&3-p€ss"
+let dir: string
+let servers: Array<SmtpTestServer> = []
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "spoc-probe-"))
+})
+afterEach(async () => {
+  await Promise.all(servers.map((s) => s.close()))
+  servers = []
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const start = async (options: Parameters<typeof startSmtpServer>[0]): Promise<SmtpTestServer> => {
+  const server = await startSmtpServer(options)
+  servers.push(server)
+  return server
+}
+
+const writeConf = (lines: Record<string, string | number>): string => {
+  const path = join(dir, "spoc.conf")
+  const body = Object.entries({
+    mailserver: "127.0.0.1",
+    trustStorePath: fixturePath("pki/root-ca.crt"),
+    mailSmtpConnectionTimeout: 3000,
+    mailSmtpTimeout: 5000,
+    ...lines,
+  })
+    .map(([k, v]) => `${k} = ${v}`)
+    .join("\r\n")
+  writeFileSync(path, body)
+  return path
+}
+
+const secretsIn = (text: string) =>
+  [
+    password,
+    Buffer.from(password).toString("base64"),
+    Buffer.from(`\0svc\0${password}`).toString("base64"),
+  ].filter((s) => text.includes(s))
+
+describe("spoc-mail probe", () => {
+  it("reports each stage of the configured mode, as text and JSON, exit 0", async () => {
+    const server = await start({
+      tls: "starttls",
+      certificate: "server",
+      auth: { user: "svc", password },
+    })
+    // No mailfrom: a probe does not need one.
+    const conf = writeConf({
+      mailSmtpPort: server.port,
+      mailSmtpEncryption: "STARTTLS",
+      mailuser: "svc",
+      mailpass: password,
+    })
+
+    const text = await runCli(["probe", "--no-env", "--spoc-conf", conf])
+    expect(text.stderr).toBe("")
+    expect(text.code).toBe(0)
+    expect(text.stdout).toContain(`STARTTLS on port ${server.port} (the mode checked)`)
+    expect(text.stdout).toMatch(/TCP +connected in \d+ ms/)
+    expect(text.stdout).toMatch(/greeting +220 smtp\.test ESMTP/)
+    expect(text.stdout).toMatch(/EHLO +.*STARTTLS/)
+    expect(text.stdout).toMatch(/TLS +TLSv1\.2, TLS_ECDHE_/)
+    expect(text.stdout).toMatch(/chain +verified against .*root-ca\.crt and the system roots/)
+    expect(text.stdout).toMatch(/#1 CN=localhost\n +issuer +CN=Spoc Mail Test Intermediate CA/)
+    expect(text.stdout).toMatch(/SHA-256 +([0-9A-F]{2}:){31}[0-9A-F]{2}/)
+    expect(text.stdout).toMatch(/AUTH +offers PLAIN LOGIN \(not tried; --auth/)
+    expect(text.stdout).toContain("TLSv1 no, TLSv1.1 no, TLSv1.2 yes, TLSv1.3 yes")
+    expect(text.stdout).toContain(
+      `Recommendation: mailSmtpEncryption=STARTTLS, mailSmtpPort=${server.port} (as checked).`,
+    )
+    expect(server.authAttempts).toEqual([])
+    expect(server.messages).toEqual([])
+
+    const json = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--json"])
+    expect(json.code).toBe(0)
+    const report = JSON.parse(json.stdout)
+    expect(report).toMatchObject({
+      host: "127.0.0.1",
+      port: server.port,
+      mode: "STARTTLS",
+      check: { works: true, failure: null },
+      listener: { kind: "plain-greeting" },
+      mismatch: null,
+      recommendation: { mode: "STARTTLS", port: server.port, caveat: null },
+      versions: { mode: "STARTTLS", port: server.port },
+    })
+    expect(report.attempts[0].tls).toMatchObject({ protocol: "TLSv1.2", verified: true })
+    expect(secretsIn(text.stdout + json.stdout)).toEqual([])
+  })
+
+  it("names a mode mismatch, recommends the mode that works, exits with the TLS code", async () => {
+    const server = await start({ tls: "starttls", certificate: "server" })
+    const conf = writeConf({ mailSmtpPort: server.port })
+
+    const text = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--mode", "SSL_TLS"])
+    expect(text.code).toBe(6)
+    expect(text.stdout).toMatch(/stopped +the server answered in plain text/)
+    expect(text.stdout).toContain(
+      `Mismatch: port ${server.port} greets in plain text where SSL_TLS expects TLS`,
+    )
+    expect(text.stdout).toContain(
+      `Recommendation: mailSmtpEncryption=STARTTLS, mailSmtpPort=${server.port} ` +
+        `(STARTTLS works on port ${server.port}).`,
+    )
+
+    const json = await runCli([
+      "probe",
+      "--no-env",
+      "--spoc-conf",
+      conf,
+      "--mode",
+      "SSL_TLS",
+      "--json",
+    ])
+    expect(json.code).toBe(6)
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      mode: "SSL_TLS",
+      check: { works: false, failure: { phase: "tls", reason: "PlaintextWhereTlsExpected" } },
+      recommendation: { mode: "STARTTLS", port: server.port },
+    })
+  })
+
+  it("--auth logs in and reports a rejection with the auth code, never the password", async () => {
+    const server = await start({
+      tls: "starttls",
+      certificate: "server",
+      auth: { user: "svc", password: "the-real-one" },
+    })
+    const conf = writeConf({
+      mailfrom: "print@example.com",
+      mailSmtpPort: server.port,
+      mailSmtpEncryption: "STARTTLS_REQUIRED",
+      mailuser: "svc",
+      mailpass: password,
+    })
+
+    const result = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--auth"])
+    expect(result.code).toBe(7)
+    expect(result.stdout).toMatch(/AUTH +offers PLAIN LOGIN; PLAIN REJECTED: 535/)
+    expect(server.authAttempts).toEqual([{ method: "PLAIN", user: "svc", accepted: false }])
+    expect(secretsIn(result.stdout + result.stderr)).toEqual([])
+  })
+})

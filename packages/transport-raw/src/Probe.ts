@@ -221,6 +221,7 @@ export interface ProbeReport {
     readonly failure: Failure | undefined
     readonly warnings: ReadonlyArray<string>
   }
+  /** `detail` reads after "port N": `greets in plain text: 220 mx ESMTP`. */
   readonly listener: { readonly kind: ListenerKind; readonly detail: string }
   /** Set when the port speaks another mode than the one checked. */
   readonly mismatch: string | undefined
@@ -782,7 +783,7 @@ const attempt = (
 // The probe
 
 /** The attempt mode that checks an encryption mode. */
-export const attemptModeOf = (mode: Settings.EncryptionMode): AttemptMode =>
+const attemptModeOf = (mode: Settings.EncryptionMode): AttemptMode =>
   mode === "SSL_TLS" ? "SSL_TLS" : mode === "NONE" ? "NONE" : "STARTTLS"
 
 /** True when the attempt shows the port speaks its mode (TLS came up, or plain SMTP works). */
@@ -809,7 +810,7 @@ const listenerOf = (attempts: ReadonlyArray<Attempt>): ProbeReport["listener"] =
   }
   if (!attempts.some((a) => a.tcp.connected)) {
     const failure = attempts.find((a) => a.failure !== undefined)?.failure
-    return { kind: "unreachable", detail: failure?.detail ?? "no TCP connection" }
+    return { kind: "unreachable", detail: `cannot be reached: ${failure?.detail ?? "no TCP"}` }
   }
   const greetings = attempts.flatMap((a) => (a.greeting === undefined ? [] : [a.greeting]))
   const notSmtp = greetings.find((g) => g.kind === "not-smtp")

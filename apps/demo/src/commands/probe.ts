@@ -302,7 +302,8 @@ export const formatReport = (
   )
   const recommendation = report.recommendation
   if (recommendation === undefined) {
-    summary.push("Recommendation: none; no mode worked on this port, 465 or 587.")
+    const ports = [...new Set(report.attempts.map((a) => a.port))].join(", ")
+    summary.push(`Recommendation: none; no mode worked on port ${ports}.`)
   } else {
     const keep =
       report.check.works && recommendation.mode !== "NONE" && recommendation.port === report.port

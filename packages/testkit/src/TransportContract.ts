@@ -14,6 +14,11 @@
  * and TLS policy come from them, and sends go straight through the transport
  * or through the Mailer where the case is about delivery policy.
  *
+ * Every case runs once per log level (Debug and Effect's default unless the
+ * options say), and fails when the password, its base64, the AUTH PLAIN blob,
+ * an AUTH LOGIN answer or the planted bearer token shows anywhere: in a log
+ * line, on stdout or stderr, in an error or a receipt however it is printed.
+ *
  * Assertions are on transcripts and receipts; time is checked only with the
  * wide bounds the cases give. Certificate checks are never turned off. The
  * suite needs no network: every server is on 127.0.0.1, 127.0.0.2 or ::1.
@@ -58,13 +63,18 @@ export const contractReasons = [
 export interface TransportContractOptions {
   /** Extra time granted to every test, for slow machines; default 0. */
   readonly extraTimeoutMs?: number
+  /**
+   * The minimum log levels every case runs at, once per level, with the secret
+   * search on; default Debug and Effect's default level.
+   */
+  readonly logLevels?: ReadonlyArray<H.CaseLogLevel>
 }
 
 interface Closeable {
   readonly close: () => Promise<void>
 }
 
-const credentials = { user: "printer", password: "p€ss" } as const
+const credentials = H.credentials
 const credentialSettings = { mailuser: credentials.user, mailpass: credentials.password }
 
 /** Asserts a failed send and returns its error. */
@@ -165,24 +175,10 @@ export const transportContract = (
     track(await startSmtpServer(serverOptions))
   let transport: Transport.TransportShape = undefined as unknown as Transport.TransportShape
 
-  /** Starts a backup on 127.0.0.2 and a primary on 127.0.0.1 with the same port. */
-  const pair = async <P extends Closeable, B extends Closeable & { readonly port: number }>(
-    startBackup: () => Promise<B>,
-    startPrimary: (port: number) => Promise<P | undefined>,
-  ): Promise<{ readonly primary: P | undefined; readonly backup: B; readonly port: number }> => {
-    for (let tries = 0; ; tries++) {
-      const backup = await startBackup()
-      try {
-        const primary = await startPrimary(backup.port)
-        return { primary, backup, port: backup.port }
-      } catch (cause) {
-        // The port was free on 127.0.0.2 but taken on 127.0.0.1: try another.
-        if (tries >= 4) throw cause
-      }
-    }
-  }
+  const cases = (level: H.CaseLogLevel) => () => {
+    // Every case at this log level; a secret in anything it shows fails it.
+    H.watchSecrets(level)
 
-  describe(`Transport contract: ${name}`, () => {
     beforeEach(() => {
       transport = makeTransport()
     })
@@ -788,7 +784,7 @@ export const transportContract = (
       it(
         "checks the backup on 127.0.0.2 against its own name: the primary's certificate fails",
         async () => {
-          const { backup, port } = await pair(
+          const { backup, port } = await H.pair(
             () => real({ host: "127.0.0.2", tls: "implicit", certificate: "server" }),
             async (shared) => {
               await H.closedPort("127.0.0.1", shared)
@@ -989,7 +985,7 @@ export const transportContract = (
       it(
         "(a) delivers through the backup at once when the primary's port is closed",
         async () => {
-          const { backup, port } = await pair(backupServer, async (shared) => {
+          const { backup, port } = await H.pair(backupServer, async (shared) => {
             await H.closedPort("127.0.0.1", shared)
             return undefined
           })
@@ -1006,7 +1002,7 @@ export const transportContract = (
         "(b) delivers through the backup after the connection timeout when the primary " +
           "accepts TCP and never greets",
         async () => {
-          const { backup, port } = await pair(backupServer, (shared) =>
+          const { backup, port } = await H.pair(backupServer, (shared) =>
             scripted({ host: "127.0.0.1", port: shared, script: [Script.silent()] }),
           )
 
@@ -1025,7 +1021,7 @@ export const transportContract = (
       it(
         "(c) delivers through the backup when the primary greets with 421",
         async () => {
-          const { backup, port } = await pair(backupServer, (shared) =>
+          const { backup, port } = await H.pair(backupServer, (shared) =>
             real({
               host: "127.0.0.1",
               port: shared,
@@ -1129,7 +1125,11 @@ export const transportContract = (
         timeout(15_000),
       )
     })
-  })
+  }
+
+  for (const level of options.logLevels ?? H.caseLogLevels) {
+    describe(`Transport contract: ${name} (logs at ${level})`, cases(level))
+  }
 }
 
 /** The composed message as a server must store it: CRLF line ends, ending in CRLF. */

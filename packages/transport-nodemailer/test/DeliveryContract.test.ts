@@ -1,0 +1,5 @@
+// The delivery policy through core's Mailer, every row of the failover table, with the secret search.
+import { deliveryContract } from "@spoc-mail/testkit/contracts"
+import { NodemailerTransport } from "../src/index.ts"
+
+deliveryContract("nodemailer", () => NodemailerTransport.make())

@@ -1,0 +1,5 @@
+// The delivery policy through core's Mailer, every row of the failover table, with the secret search.
+import { deliveryContract } from "@spoc-mail/testkit/contracts"
+import { make, name } from "../src/RawTransport.ts"
+
+deliveryContract(name, () => make())

@@ -1,10 +1,3 @@
-import { defineConfig } from "tsup"
+import { library } from "../../tsup.shared.ts"
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/main.ts"],
-  format: ["esm"],
-  target: "node20",
-  dts: { entry: "src/index.ts" },
-  sourcemap: true,
-  clean: true,
-})
+export default library(["src/index.ts", "src/main.ts"], { dts: { entry: "src/index.ts" } })

@@ -873,7 +873,7 @@ export const deliveryContract = (
               {
                 host: backupHost,
                 role: "backup",
-                // The Mailer cannot know how far the stopped attempt got: it names the first phase.
+                // The Mailer cannot know how far a stopped attempt got: it names the first phase.
                 failure: { reason: "DeadlineExceeded", phase: "connect" },
               },
             ],

@@ -22,7 +22,7 @@ afterEach(() => {
 })
 
 describe("the contracts' secret search", () => {
-  it("names each form of the secrets it finds in a log line, never the secret itself", async () => {
+  it("names each form of a secret it finds in a log line, never the secret itself", async () => {
     capture = H.captureCase("Debug")
 
     const { logs } = await H.runLogged(
@@ -44,7 +44,7 @@ describe("the contracts' secret search", () => {
     }
   })
 
-  it("runs a case at its level: at the default level debug lines are not even logged", async () => {
+  it("runs a case at its level: at the default level, debug lines are not logged", async () => {
     capture = H.captureCase("Default")
 
     const { logs } = await H.runLogged(Effect.logDebug(`C: AUTH PLAIN ${plainBlob}`))

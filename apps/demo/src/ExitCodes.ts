@@ -22,6 +22,7 @@ export const exitCodes = {
   data: 10,
   outcomeUnknown: 11,
   trustStore: 12,
+  deadline: 13,
 } as const
 
 export type ExitCode = (typeof exitCodes)[keyof typeof exitCodes]
@@ -43,6 +44,8 @@ const tlsReasons: ReadonlySet<TransportFailure> = new Set<TransportFailure>([
 /** The exit code for a failed send, by the reason first and the phase second. */
 export const forTransportFailure = (reason: TransportFailure, phase: Phase): ExitCode => {
   if (reason === "OutcomeUnknown") return exitCodes.outcomeUnknown
+  // The Mailer stops an attempt at the deadline without knowing how far it got.
+  if (reason === "DeadlineExceeded") return exitCodes.deadline
   if (tlsReasons.has(reason)) return exitCodes.tls
   if (reason === "InvalidArgument") return exitCodes.config
   switch (phase) {

@@ -107,7 +107,10 @@ export const describe = (error: AppError): { text: string; exitCode: ExitCode } 
         error.last.reason === "OutcomeUnknown"
           ? "The outcome is unknown: the server may have accepted the message. It was not " +
             "resent, to avoid a duplicate; check the recipient's mailbox or the server's log."
-          : "The message was not sent."
+          : error.last.reason === "DeadlineExceeded"
+            ? "The send did not finish in time. The attempt under way was stopped and may or " +
+              "may not have delivered the message; it was not resent."
+            : "The message was not sent."
       return {
         text: `${verdict}\n${attempts}`,
         exitCode: forTransportFailure(error.last.reason, error.last.phase),

@@ -8,8 +8,8 @@
  * RFC 6066 section 3 forbids. The backup server is checked against its own
  * name, whatever server name a transport passes to Node. Nothing here, no
  * setting and no environment variable, can turn it off: `rejectUnauthorized`
- * is always set explicitly, which also makes Node ignore
- * `NODE_TLS_REJECT_UNAUTHORIZED`.
+ * is always set explicitly, which also makes Node ignore the environment
+ * variable that would otherwise switch verification off.
  *
  * Versions: OpenSSL 3 refuses TLSv1 and TLSv1.1 at its default security
  * level, so when the range includes them the cipher string ends with

@@ -97,7 +97,7 @@ const accepted = (report: Probe.ProbeReport) =>
   report.versions?.results.filter((r) => r.accepted === true).map((r) => r.version)
 
 describe("probe: each mode against a server speaking it", () => {
-  it("SSL_TLS on an implicit-TLS port: works, chain verified, capabilities inside TLS", async () => {
+  it("SSL_TLS on an implicit-TLS port: works, chain verified, capabilities in TLS", async () => {
     const server = await smtp({ tls: "implicit", certificate: "server" })
     const { report } = await probe(await optionsFor(server, "SSL_TLS"))
 
@@ -350,7 +350,7 @@ describe("probe: certificates and TLS versions", () => {
     expect(report.attempts[0]!.tls?.chain[0]?.selfSigned).toBe(true)
   })
 
-  it("a TLS-1.2-only server: only TLSv1.2 accepted; a TLSv1.3 setting fails, the mode is right", async () => {
+  it("a TLS-1.2-only server: only TLSv1.2 accepted; TLSv1.3 fails, the mode is right", async () => {
     const server = await smtp({
       tls: "implicit",
       certificate: "server",

@@ -7,7 +7,7 @@
  *
  * Certificate verification is always on and uses only the given CAs (system
  * roots plus the trust store); `rejectUnauthorized` is set explicitly so that
- * `NODE_TLS_REJECT_UNAUTHORIZED=0` cannot turn it off. A verification failure
+ * Node's environment switch for verification cannot turn it off. A failure
  * is reported as a trust failure, never retried over plain HTTP.
  *
  * It does not interpret the response (status, body): `ManagementServerSource`

@@ -185,7 +185,7 @@ export const fromEml = (
 ): Effect.Effect<ComposedMessage, MessageError> =>
   Effect.gen(function* () {
     const text = Buffer.from(bytes).toString("latin1")
-    const { headers } = headerBlock(text)
+    const { headers, bodyStart } = headerBlock(text)
     const values = (name: string) => headers.filter(([n]) => n === name).map(([, v]) => v)
     const to =
       overrides.to ??
@@ -202,7 +202,7 @@ export const fromEml = (
     const [from] = yield* addresses("from", [fromText])
     const messageId = values("message-id")[0]?.trim() ?? `<${randomUUID()}@spoc-mail>`
     const withoutBcc = text.replace(/^bcc:.*(?:\r?\n[ \t].*)*\r?\n/gim, (match, offset: number) =>
-      offset < headerBlock(text).bodyStart ? "" : match,
+      offset < bodyStart ? "" : match,
     )
     const withId =
       values("message-id").length > 0 ? withoutBcc : `Message-ID: ${messageId}\r\n${withoutBcc}`

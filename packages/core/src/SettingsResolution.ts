@@ -332,8 +332,7 @@ export const resolve = (
           commandTimeoutMs: commandTimeoutMs ?? 10_000,
           tlsVersions: tlsVersions ?? { min: "TLSv1.2", max: "TLSv1.2" },
           allowCustomCipherSuites: allowCustom ?? false,
-          cipherSuites:
-            cipherSuites ?? (CipherSuites.parse(catalogueDefault(cipherKey)) as CipherOk).value,
+          cipherSuites: cipherSuites ?? defaultCipherSuites(),
           trustStore,
         }
 
@@ -347,10 +346,14 @@ export const resolve = (
   }
 }
 
-type CipherOk = { ok: true; value: CipherSuites.CipherSuiteList }
-
-const catalogueDefault = (key: SettingKey): string =>
-  catalogue.find((s) => s.key === key)!.default ?? ""
+/** The built-in list, parsed once; it is part of the catalogue, so it always parses. */
+const defaultCipherSuites = (): CipherSuites.CipherSuiteList => {
+  const parsed = CipherSuites.parse(
+    catalogue.find((s) => s.key === "customCipherSuitesForOutboundCommunication")!.default!,
+  )
+  if (!parsed.ok) throw new Error(`the default cipher list does not parse: ${parsed.problem}`)
+  return parsed.value
+}
 
 const crossKeyWarnings = (
   winner: (key: SettingKey) => Winner,

@@ -9,8 +9,15 @@
  * continuing in plain text; when it is not offered the message goes in plain
  * text (the Mailer logs the warning) unless credentials are set, which are
  * then never sent. STARTTLS_REQUIRED fails when STARTTLS is not offered. The
- * TLS options of the policy are passed on unchanged: certificate checks are
- * always on.
+ * TLS options of the policy are passed on unchanged but for the address to
+ * connect to: certificate checks are always on, against the configured name.
+ *
+ * The endpoint's name is resolved here with the system resolver, as
+ * `net.connect` resolves it for the raw transport, and nodemailer is given
+ * the address: left to itself it would ask the DNS server directly and skip
+ * the hosts file (`internal/EndpointAddress.ts` says why that matters). The
+ * lookup counts against the connection timeout; a name that does not resolve
+ * is a `DnsFailure` in phase connect.
  *
  * Where nodemailer would do otherwise, this module decides itself: AUTH only
  * when offered and only with PLAIN or LOGIN (nodemailer would try PLAIN
@@ -29,7 +36,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Capabilities from "./internal/Capabilities.ts"
-import { fromSession, refusal } from "./internal/Failures.ts"
+import * as EndpointAddress from "./internal/EndpointAddress.ts"
+import { fromLookup, fromSession, refusal } from "./internal/Failures.ts"
 import { Session, type SessionFailure } from "./internal/Session.ts"
 
 /** The transport's name in receipts and logs. */
@@ -79,8 +87,15 @@ const send = (
     const started = Date.now()
     yield* checkArguments(message, policy)
 
+    // The system resolver, not nodemailer's own DNS queries (see EndpointAddress.ts).
+    const target = yield* EndpointAddress.resolve(
+      policy.endpoint.host,
+      policy.connectionTimeoutMs,
+    ).pipe(Effect.mapError((failure) => fromLookup(failure, policy)))
+    const connectionTimeoutMs = Math.max(1, policy.connectionTimeoutMs - target.elapsedMs)
+
     const session = yield* Effect.acquireRelease(
-      Effect.sync(() => new Session(policy)),
+      Effect.sync(() => new Session(policy, { address: target.address, connectionTimeoutMs })),
       (session) => Effect.sync(() => session.close()),
     )
     const step = <A>(effect: Effect.Effect<A, SessionFailure>) =>

@@ -9,11 +9,16 @@
  * (STARTTLS not offered, credentials that would go in clear text, AUTH not
  * offered or no usable mechanism, SMTPUTF8 missing, a bad argument).
  *
+ * A failed lookup of the endpoint's name (the transport resolves it itself,
+ * see `EndpointAddress.ts`) is an error in phase connect, classified as a
+ * socket error is: a name that does not resolve is a `DnsFailure`.
+ *
  * Nothing here reads a secret: commands come from the session's transcript,
  * whose AUTH arguments are already masked.
  */
 import { type Transport, TransportError, TransportFailures } from "@spoc-mail/core"
 import type { SMTPError } from "nodemailer/lib/smtp-connection"
+import type { LookupFailure } from "./EndpointAddress.ts"
 import type { Session, SessionFailure } from "./Session.ts"
 
 type ConnectionPolicy = Transport.ConnectionPolicy
@@ -498,6 +503,26 @@ const envelopeError = (
         error,
       )
   }
+}
+
+/**
+ * Maps a failed lookup of the endpoint's name onto a `TransportError` in
+ * phase connect, classified as the raw transport's socket errors are.
+ */
+export const fromLookup = (
+  failure: LookupFailure,
+  policy: ConnectionPolicy,
+): TransportError.TransportError => {
+  if (failure._tag === "LookupFailed") {
+    const classified = TransportFailures.classifyConnect(failure.error)
+    return build(policy, { ...classified, phase: "connect" }, failure.error)
+  }
+  const classified = TransportFailures.classifyConnect({ code: "EAI_AGAIN" })
+  return build(policy, {
+    ...classified,
+    phase: "connect",
+    detail: `${classified.detail}: no answer within ${failure.timeoutMs} ms`,
+  })
 }
 
 /** The refusals the transport decides itself, from what the session saw. */

@@ -7,7 +7,9 @@
  *
  * The session never decides policy (which mode, whether AUTH may be sent):
  * `NodemailerTransport` does, from what the session saw. A session is used
- * for one message and closed; a session that failed is never reused.
+ * for one message and closed; a session that failed is never reused. It
+ * connects to an address the transport has resolved (`EndpointAddress.ts`),
+ * never to a name, which nodemailer would resolve with the DNS server itself.
  *
  * It relies on two internals of nodemailer 10's SMTPConnection, read only:
  * `_ehloLines` (the lines of the EHLO reply that counts, after STARTTLS the
@@ -15,7 +17,7 @@
  * transcript comes from nodemailer's `transactionLog`, whose lines this
  * module masks again itself: no AUTH argument is ever kept.
  */
-import type * as net from "node:net"
+import * as net from "node:net"
 import type { Readable } from "node:stream"
 import type * as tls from "node:tls"
 import type { Transport, TransportError } from "@spoc-mail/core"
@@ -74,6 +76,19 @@ const phaseOfVerb: Readonly<Record<string, Phase>> = {
   DATA: "data",
 }
 
+/**
+ * The policy's TLS options with the address to connect to: nodemailer copies
+ * them over its own connection options, so a `host` naming the server would
+ * make it resolve the name again. The server name stays the endpoint's host
+ * (none for an IP, RFC 6066 section 3), and the policy's `checkServerIdentity`
+ * verifies against that host, not against the address.
+ */
+const tlsFor = (policy: ConnectionPolicy, address: string): tls.ConnectionOptions => {
+  const host = policy.endpoint.host
+  const servername = policy.tls.servername ?? (net.isIP(host) === 0 ? host : undefined)
+  return { ...policy.tls, host: address, ...(servername === undefined ? {} : { servername }) }
+}
+
 export class Session {
   readonly connection: SMTPConnection
   readonly transcript: Array<TranscriptLine> = []
@@ -85,7 +100,15 @@ export class Session {
   private dotSent = false
   private failure: SessionFailure | undefined
 
-  constructor(private readonly policy: ConnectionPolicy) {
+  /**
+   * `target` is where to connect: the endpoint's address, already resolved
+   * (nodemailer must not resolve the name itself, see `EndpointAddress.ts`),
+   * and what is left of the connection timeout after the lookup.
+   */
+  constructor(
+    private readonly policy: ConnectionPolicy,
+    target: { readonly address: string; readonly connectionTimeoutMs: number },
+  ) {
     const record = {
       debug: (entry: { tnx?: string } | undefined, message: unknown) => {
         if (entry?.tnx === "client") this.onCommand(String(message))
@@ -98,7 +121,7 @@ export class Session {
       fatal: () => undefined,
     }
     this.connection = new SMTPConnection({
-      host: policy.endpoint.host,
+      host: target.address,
       port: policy.endpoint.port,
       name: policy.clientName,
       secure: policy.mode === "SSL_TLS",
@@ -109,9 +132,9 @@ export class Session {
       ignoreTLS: policy.mode === "NONE",
       requireTLS: false,
       opportunisticTLS: false,
-      tls: policy.tls,
-      connectionTimeout: policy.connectionTimeoutMs,
-      greetingTimeout: policy.connectionTimeoutMs,
+      tls: tlsFor(policy, target.address),
+      connectionTimeout: target.connectionTimeoutMs,
+      greetingTimeout: target.connectionTimeoutMs,
       // While the session is set up, the connection timeout rules (nodemailer's phase
       // timers); its inactivity timer must not cut the greeting short, so it starts
       // longer and becomes the command timeout once the session is set up.

@@ -25,19 +25,26 @@
  * Like the Transport contract, every case runs once per log level (Debug and
  * Effect's default unless told) with the harness's secret search on.
  *
- * No network is needed. Two rows need a word: a DNS failure uses a name under
- * `.invalid` (RFC 6761), which the system resolver may still ask its DNS
- * server about, as glibc does for every name; any resolver answers that it
- * does not exist, or fails at once without a network, and the case allows a
- * slow resolver. A connect timeout uses a loopback listener whose accept
- * queue is full, so the kernel drops the SYN as a filtering firewall would.
- * An unreachable server is 224.0.0.1: the kernel refuses a TCP connect to a
- * multicast address before a packet leaves.
+ * No network is needed, and nothing leaves loopback, DNS queries included.
+ * Three rows need a word. The DNS and unreachable rows name their primary by
+ * a name under `.invalid` (RFC 6761) and stub `dns.lookup` on the `node:dns`
+ * module object for the duration of the case (`LookupStub.ts`): a transport
+ * that resolves names as `net.connect` does consults the stub, which answers
+ * at once without asking a DNS server, and the case checks that it was
+ * asked. For DNS the stub answers ENOTFOUND. An unreachable server cannot be
+ * made on loopback (every loopback address answers), so the stub simulates
+ * it at the same seam: it fails that name with EHOSTUNREACH, the error the
+ * OS reports for a host without a route, and the transport sees it where it
+ * would see the OS's. A connect timeout uses a loopback listener whose
+ * accept queue is full, so the kernel drops the SYN as a filtering firewall
+ * would.
  */
+import * as net from "node:net"
 import type { Mailer, Message, Settings, Transport, TransportError } from "@spoc-mail/core"
 import type * as Result from "effect/Result"
 import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import * as H from "./internal/contractHarness.ts"
+import { stubLookup } from "./LookupStub.ts"
 import { startStalledListener } from "./internal/StalledListener.ts"
 import * as Script from "./ScriptedSmtpServer.ts"
 import { type SmtpTestServerOptions, startSmtpServer, type TlsMode } from "./SmtpTestServer.ts"
@@ -75,21 +82,26 @@ interface FailoverRow {
   /** Send with mailuser and mailpass; the backup then requires AUTH. */
   readonly credentials?: boolean
   readonly settings?: Readonly<Record<string, string>>
-  /** The primary's host: default 127.0.0.1. */
+  /**
+   * The primary's host: default 127.0.0.1. A name is answered by the lookup
+   * stub, which the case installs and checks was consulted.
+   */
   readonly primaryHost?: string
   /** Starts what answers on 127.0.0.1 and the shared port, if anything. */
   readonly primary?: (port: number) => Promise<Closeable | undefined>
   readonly expected: ExpectedFailure
   /** The primary's attempt takes at least this long: a timeout that is not cut short. */
   readonly primaryAtLeastMs?: number
-  readonly timeoutMs?: number
 }
 
-/** The name of a host that does not exist (RFC 6761 reserves `.invalid`). */
+/** A host that does not exist (RFC 6761 reserves `.invalid`): the stub answers ENOTFOUND. */
 const unresolvable = "spoc-mail-contract.invalid"
 
-/** A multicast address: the kernel refuses a TCP connect to it before sending anything. */
-const unreachable = "224.0.0.1"
+/** A host without a route: the stub fails its lookup with EHOSTUNREACH, as the OS would. */
+const unreachable = "unreachable.spoc-mail-contract.invalid"
+
+/** The lookup stub of the DNS and unreachable rows. */
+const lookupAnswers = { [unreachable]: { error: "EHOSTUNREACH" } } as const
 
 const backupHost = "127.0.0.2"
 const second = "second@example.com"
@@ -261,13 +273,10 @@ export const deliveryContract = (
       title: "the primary's name does not resolve (DNS)",
       mode: "STARTTLS",
       primaryHost: unresolvable,
-      // A resolver that has to give up on an unreachable DNS server takes seconds.
-      settings: { mailSmtpConnectionTimeout: "30000" },
       expected: { reason: "DnsFailure", phase: "connect" },
-      timeoutMs: 45_000,
     },
     {
-      title: "the primary is unreachable",
+      title: "the primary is unreachable (simulated by the lookup stub)",
       mode: "STARTTLS",
       primaryHost: unreachable,
       expected: { reason: "Unreachable", phase: "connect" },
@@ -487,8 +496,15 @@ export const deliveryContract = (
               ...(row.credentials === true ? credentialSettings : {}),
               ...row.settings,
             })
+            const named = net.isIP(primaryHost) === 0
 
-            const { result, logs, composed, elapsedMs } = await H.sendViaMailer(transport, settings)
+            const lookup = named ? stubLookup(lookupAnswers) : undefined
+            const { result, logs, composed, elapsedMs } = await H.sendViaMailer(
+              transport,
+              settings,
+            ).finally(() => lookup?.restore())
+
+            if (lookup !== undefined) expect(lookup.consulted).toContain(primaryHost)
 
             const receipt = deliveredReceipt(result)
             expect(receipt.endpoint).toEqual({ host: backupHost, port, role: "backup" })
@@ -516,7 +532,7 @@ export const deliveryContract = (
               { event: "delivered", endpoint: endpointText(backupHost, port) },
             ])
           },
-          timeout(row.timeoutMs ?? 15_000),
+          timeout(15_000),
         )
       }
     })

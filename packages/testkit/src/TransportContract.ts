@@ -19,6 +19,11 @@
  * an AUTH LOGIN answer or the planted bearer token shows anywhere: in a log
  * line, on stdout or stderr, in an error or a receipt however it is printed.
  *
+ * TLS versions are held on the wire, over SSL_TLS and STARTTLS: a TLS
+ * 1.0-only server is reached with `TLSv1` and with `>=TLSv1` and refused with
+ * the default `TLSv1.2` (TlsVersionMismatch), and a TLS 1.3 server still
+ * negotiates TLS 1.3 when `>=TLSv1` is allowed; the receipt names the version.
+ *
  * Assertions are on transcripts and receipts; time is checked only with the
  * wide bounds the cases give. Certificate checks are never turned off. The
  * suite needs no network: every server is on 127.0.0.1, 127.0.0.2 or ::1.
@@ -636,6 +641,74 @@ export const transportContract = (
           for (const secret of H.secretForms(credentials.user, credentials.password)) {
             expect(visible).not.toContain(secret)
           }
+        },
+        timeout(15_000),
+      )
+    })
+
+    describe("TLS versions on the wire", () => {
+      /** OpenSSL 3 speaks TLS 1.0 only at security level 0, on the server side too. */
+      const tls10Server = (tlsMode: "implicit" | "starttls") =>
+        real({
+          tls: tlsMode,
+          minVersion: "TLSv1",
+          maxVersion: "TLSv1",
+          ciphers: "DEFAULT:@SECLEVEL=0",
+        })
+      const versionSettings = (versions: string) => ({
+        cryptographicProtocolsForOutboundCommunication: versions,
+      })
+
+      for (const [mode, tlsMode] of [
+        ["SSL_TLS", "implicit"],
+        ["STARTTLS", "starttls"],
+      ] as const) {
+        for (const versions of ["TLSv1", ">=TLSv1"]) {
+          it(
+            `reaches a TLS 1.0-only server over ${mode} with ${versions}; the receipt says TLSv1`,
+            async () => {
+              const server = await tls10Server(tlsMode)
+              const settings = H.settingsOf(H.values(server, mode, versionSettings(versions)))
+
+              const { result } = await H.sendDirect(transport, settings)
+
+              const receipt = delivered(result)
+              expectReceipt(receipt, { transport: transport.name, endpoint: server, tls: mode })
+              expect(receipt.tls!.protocol).toBe("TLSv1")
+              expect(server.messages.map((m) => m.tlsProtocol)).toEqual(["TLSv1"])
+            },
+            timeout(15_000),
+          )
+        }
+
+        it(
+          `refuses a TLS 1.0-only server over ${mode} with the default TLSv1.2`,
+          async () => {
+            const server = await tls10Server(tlsMode)
+            const settings = H.settingsOf(H.values(server, mode))
+
+            const { result } = await H.sendDirect(transport, settings)
+
+            const error = failure(result, { reason: "TlsVersionMismatch", phase: "tls" })
+            expect(error.hint).toContain("cryptographicProtocolsForOutboundCommunication")
+            expect(server.messages).toEqual([])
+          },
+          timeout(15_000),
+        )
+      }
+
+      it(
+        "still negotiates TLS 1.3 with a TLS 1.3 server when >=TLSv1 is allowed",
+        async () => {
+          const server = await real({ tls: "implicit", minVersion: "TLSv1.3" })
+          const settings = H.settingsOf(H.values(server, "SSL_TLS", versionSettings(">=TLSv1")))
+
+          const { result } = await H.sendDirect(transport, settings)
+
+          const receipt = delivered(result)
+          expectReceipt(receipt, { transport: transport.name, endpoint: server, tls: "SSL_TLS" })
+          expect(receipt.tls!.protocol).toBe("TLSv1.3")
+          expect(server.messages.map((m) => m.tlsProtocol)).toEqual(["TLSv1.3"])
         },
         timeout(15_000),
       )

@@ -40,7 +40,7 @@ describe("server names go through the system resolver", () => {
     ["SSL_TLS", "implicit"],
     ["STARTTLS", "starttls"],
   ] as const) {
-    it(`delivers to a named ${mode} server at the looked-up address, with SNI for the name`, async () => {
+    it(`delivers to a named ${mode} server at the looked-up address, SNI naming it`, async () => {
       const running = await server({ tls: tlsMode })
       const lookup = stub({ "smtp.test": running.host })
       const queries = spyOnDnsQueries()

@@ -145,21 +145,27 @@ export const install = (options = {}) => {
     return checked
   }
 
-  /** Why a name may not be looked up, or undefined when the system resolver may answer it. */
-  const lookupRefusal = (hostname, options) => {
+  /**
+   * How a lookup is answered: undefined lets the system resolver answer (an IP literal, a
+   * loopback name of the hosts file); otherwise the error to answer with, and whether it is
+   * a refused attempt or only the answer getaddrinfo would give.
+   */
+  const lookupVerdict = (hostname, options) => {
     if (net.isIP(String(hostname)) !== 0) return undefined
     const name = String(hostname).toLowerCase().replace(/\.$/, "")
     const addresses = names.get(name)
-    if (addresses === undefined) return refusal(`dns.lookup("${hostname}") would query DNS`)
+    if (addresses === undefined) {
+      return { error: refusal(`dns.lookup("${hostname}") would query DNS`), refused: true }
+    }
     const family = familyOf(options)
     if (family !== 0 && !addresses.some((a) => net.isIP(a) === family)) {
       // getaddrinfo would go on to DNS for a family the hosts file lacks; answer as it would.
-      return Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
+      const error = Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), {
         code: "ENOTFOUND",
         syscall: "getaddrinfo",
         hostname,
-        quiet: true,
       })
+      return { error, refused: false }
     }
     return undefined
   }
@@ -167,8 +173,8 @@ export const install = (options = {}) => {
   const systemLookup = dns.lookup
   const guardedLookup = function (hostname, ...rest) {
     const callback = rest[rest.length - 1]
-    const refused = lookupRefusal(hostname, rest.length > 1 ? rest[0] : undefined)
-    if (refused === undefined) {
+    const verdict = lookupVerdict(hostname, rest.length > 1 ? rest[0] : undefined)
+    if (verdict === undefined) {
       return systemLookup.call(
         this,
         hostname,
@@ -176,8 +182,8 @@ export const install = (options = {}) => {
         checkedCallback(hostname, callback),
       )
     }
-    if (!refused.quiet) report(refused)
-    process.nextTick(() => callback(refused))
+    if (verdict.refused) report(verdict.error)
+    process.nextTick(() => callback(verdict.error))
     return undefined
   }
   guardedLookup[guardedKey] = true
@@ -185,8 +191,8 @@ export const install = (options = {}) => {
 
   const systemPromiseLookup = dns.promises.lookup
   dns.promises.lookup = async function (hostname, options) {
-    const refused = lookupRefusal(hostname, options)
-    if (refused !== undefined) throw refused.quiet ? refused : report(refused)
+    const verdict = lookupVerdict(hostname, options)
+    if (verdict !== undefined) throw verdict.refused ? report(verdict.error) : verdict.error
     const answer = await systemPromiseLookup.call(this, hostname, options)
     const addresses = Array.isArray(answer) ? answer.map((a) => a.address) : [answer.address]
     const outside = addresses.filter((a) => !isLoopbackAddress(a))

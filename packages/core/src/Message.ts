@@ -13,7 +13,6 @@ import { Readable } from "node:stream"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import MailComposer from "nodemailer/lib/mail-composer"
-import addressparser from "nodemailer/lib/addressparser"
 import type { Mailbox } from "./Settings.ts"
 import * as Parse from "./SettingsParser.ts"
 
@@ -68,19 +67,10 @@ const addresses = (
   values: ReadonlyArray<string> | undefined,
 ): Effect.Effect<Array<string>, MessageError> =>
   Effect.forEach(values ?? [], (value) => {
-    const parsed = addressparser(value, { flatten: true })
-    const checked = parsed.map((p) => Parse.address(p.address))
-    const bad = checked.find((c) => !c.ok)
-    if (parsed.length === 0 || bad !== undefined) {
-      return Effect.fail(
-        new MessageError({
-          field,
-          detail: `"${value}" is not a mail address`,
-          fix: "give addresses such as user@example.com, separated by commas",
-        }),
-      )
-    }
-    return Effect.succeed(checked.map((c) => (c.ok ? c.value : "")))
+    const parsed = Parse.mailboxList(value)
+    return parsed.ok
+      ? Effect.succeed(parsed.value.map((box) => box.address))
+      : Effect.fail(new MessageError({ field, detail: parsed.problem, fix: parsed.fix }))
   }).pipe(Effect.map((lists) => lists.flat()))
 
 const headerSafe = /^[^\r\n\0]*$/

@@ -8,7 +8,6 @@
  * encryption) are applied by `SettingsResolution.ts`.
  */
 import { isIP } from "node:net"
-import addressparser from "nodemailer/lib/addressparser"
 import * as CipherSuites from "./CipherSuites.ts"
 import * as Parsed from "./Parsed.ts"
 import type { EncryptionMode, Mailbox, ServerAddress, TrustStoreType } from "./Settings.ts"
@@ -71,19 +70,81 @@ export const address = (raw: string): Parsed.Parsed<string> => {
   return Parsed.ok(text)
 }
 
+/** Splits a list on commas that are outside quotes and angle brackets. */
+const splitList = (text: string): Array<string> => {
+  const parts: Array<string> = []
+  let current = ""
+  let quoted = false
+  let angled = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!
+    if (quoted && c === "\\") {
+      current += c + (text[i + 1] ?? "")
+      i++
+      continue
+    }
+    if (c === '"') quoted = !quoted
+    else if (!quoted && c === "<") angled = true
+    else if (!quoted && c === ">") angled = false
+    if (c === "," && !quoted && !angled) {
+      parts.push(current)
+      current = ""
+    } else current += c
+  }
+  parts.push(current)
+  return parts
+}
+
+const quotedName = /^"((?:[^"\\]|\\.)*)"$/
+const namedMailbox = /^((?:"(?:[^"\\]|\\.)*")|[^"<>@,]*?)\s*<([^<>\s]+)>$/u
+
+/**
+ * One mailbox, strictly: `user@example.com`, `Name <user@example.com>` or
+ * `"Name, Dept" <user@example.com>`, and nothing else: no second address
+ * hidden after a space, no text after the closing bracket.
+ */
+const onePart = (part: string): Mailbox | undefined => {
+  const text = part.trim()
+  const bare = address(text)
+  if (bare.ok) return { address: bare.value, name: undefined, text }
+  const named = namedMailbox.exec(text)
+  if (named === null) return undefined
+  const inner = address(named[2]!)
+  if (!inner.ok) return undefined
+  const rawName = named[1]!.trim()
+  const name = quotedName.exec(rawName)?.[1]?.replace(/\\(.)/g, "$1") ?? rawName
+  return { address: inner.value, name: name === "" ? undefined : name, text }
+}
+
 /** A mailbox with an optional display name: `Print Room <print@example.com>`. */
 export const mailbox = (raw: string): Parsed.Parsed<Mailbox> => {
   const text = raw.trim()
   const fix = 'write one mailbox, such as print@example.com or "Print Room <print@example.com>"'
   if (controlCharacters.test(text)) return controlProblem
-  const parsed = addressparser(text, { flatten: true })
-  if (parsed.length !== 1 || parsed[0] === undefined) {
-    return Parsed.fail(`"${text}" is not a single mailbox`, fix)
+  const parts = splitList(text)
+  const box = parts.length === 1 ? onePart(parts[0]!) : undefined
+  return box === undefined ? Parsed.fail(`"${text}" is not a single mailbox`, fix) : Parsed.ok(box)
+}
+
+/** A list of mailboxes separated by commas, every one of them valid. */
+export const mailboxList = (raw: string): Parsed.Parsed<ReadonlyArray<Mailbox>> => {
+  if (controlCharacters.test(raw)) return controlProblem
+  const boxes: Array<Mailbox> = []
+  for (const part of splitList(raw)) {
+    if (part.trim() === "") continue
+    const box = onePart(part)
+    if (box === undefined) {
+      return Parsed.fail(
+        `"${part.trim()}" is not a mail address`,
+        "give addresses such as user@example.com or Name <user@example.com>, " +
+          "separated by commas",
+      )
+    }
+    boxes.push(box)
   }
-  const checked = address(parsed[0].address)
-  if (!checked.ok) return Parsed.fail(`"${text}" is not a valid mailbox`, fix)
-  const name = parsed[0].name.trim()
-  return Parsed.ok({ address: checked.value, name: name === "" ? undefined : name, text })
+  return boxes.length > 0
+    ? Parsed.ok(boxes)
+    : Parsed.fail("no address is given", "give at least one address such as user@example.com")
 }
 
 const modes: Readonly<Record<string, EncryptionMode>> = {

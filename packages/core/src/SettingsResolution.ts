@@ -295,6 +295,24 @@ export const resolve = (
     })
   }
 
+  // Credentials in clear text only by an explicit choice: a misspelt or missing
+  // mailSmtpEncryption must not downgrade to NONE and send the password.
+  const encryptionWinner = winner("mailSmtpEncryption")
+  if (user !== undefined && user !== "" && encryptionWinner.layer === "default") {
+    const userWinner = winner("mailuser")
+    problems.push({
+      key: "mailSmtpEncryption",
+      layer: userWinner.layer,
+      origin: userWinner.origin,
+      message:
+        "credentials are set but no encryption mode is: the password would cross the " +
+        "network in clear text",
+      fix:
+        "set mailSmtpEncryption to SSL_TLS (port 465) or STARTTLS_REQUIRED (port 587); " +
+        "set it to NONE only to send the password in clear on purpose",
+    })
+  }
+
   warnings.push(...crossKeyWarnings(winner, encryption, port, user))
 
   const spocHome = options.spocHome ?? process.cwd()
@@ -338,7 +356,13 @@ export const resolve = (
 
   return {
     layers: snapshots.map((s) => s.layer),
-    provenance,
+    // The default trust store is a path found on disk, not a catalogue value: show it.
+    provenance:
+      trustPath === undefined && storePath !== undefined
+        ? provenance.map((p) =>
+            p.key === "trustStorePath" ? { ...p, value: { _tag: "Text", text: storePath } } : p,
+          )
+        : provenance,
     warnings,
     problems,
     settings,
@@ -375,7 +399,8 @@ const crossKeyWarnings = (
       fix: "set mailpass in the same place as mailuser, or clear mailuser with [EMPTY]",
     })
   }
-  if (encryption === "NONE" && user !== undefined && user !== "") {
+  const explicitNone = encryption === "NONE" && winner("mailSmtpEncryption").layer !== "default"
+  if (explicitNone && user !== undefined && user !== "") {
     warnings.push({
       layer: winner("mailSmtpEncryption").layer,
       key: "mailSmtpEncryption",

@@ -86,3 +86,26 @@ describe("a ready-made .eml message", () => {
     expect(composed.envelope.to).toEqual(["only@example.com"])
   })
 })
+
+describe("recipient addresses", () => {
+  const to = (value: string) => Message.compose({ to: [value], subject: "s" }, sender)
+
+  it("refuses a second address hidden after a line break or a space", () => {
+    for (const value of [
+      "ops@example.com\r\nRCPT TO:<evil@evil.test>",
+      "a@example.com\nb@example.com",
+      "ops@example.com evil@evil.test",
+      "Print Room <print@example.com> ; not a comment",
+    ]) {
+      expect(Effect.runSync(Effect.flip(to(value))).field).toBe("to")
+    }
+  })
+
+  it("reads lists, display names and quoted commas", () => {
+    const composed = Effect.runSync(
+      to('"Doe, John" <j@example.com>, x@example.com,Tiskové služby <tisk@example.cz>'),
+    )
+
+    expect(composed.envelope.to).toEqual(["j@example.com", "x@example.com", "tisk@example.cz"])
+  })
+})

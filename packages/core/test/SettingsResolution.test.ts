@@ -58,6 +58,7 @@ describe("settings resolution", () => {
       layer("spoc.conf", {
         mailuser: "svc",
         mailpass: "hunter2",
+        mailSmtpEncryption: "SSL_TLS",
         mailserver: "a.example",
         mailfrom: "a@b.c",
       }),
@@ -76,5 +77,61 @@ describe("settings resolution", () => {
 
     expect(resolution.warnings[0]?.message).toMatch(/unknown key "mailSmtpEncription"/)
     expect(resolution.warnings[0]?.fix).toBe("did you mean mailSmtpEncryption?")
+  })
+
+  it("refuses to send credentials in clear when no encryption mode was chosen", () => {
+    const resolution = resolve([
+      layer("spoc.conf", {
+        mailserver: "a.example",
+        mailfrom: "a@b.c",
+        mailuser: "svc",
+        mailpass: "hunter2",
+        mailSmtpEncription: "STARTTLS_REQUIRED",
+      }),
+    ])
+
+    expect(resolution.settings).toBeUndefined()
+    expect(resolution.problems).toEqual([
+      expect.objectContaining({
+        key: "mailSmtpEncryption",
+        origin: Origin.file("/etc/spoc.conf", 3),
+      }),
+    ])
+    expect(resolution.warnings.map((w) => w.message)).toContainEqual(
+      expect.stringMatching(/unknown key "mailSmtpEncription"/),
+    )
+  })
+
+  it("sends credentials in clear only when NONE is chosen on purpose, with a warning", () => {
+    const resolution = resolve([
+      layer("spoc.conf", {
+        mailserver: "a.example",
+        mailfrom: "a@b.c",
+        mailuser: "svc",
+        mailSmtpEncryption: "NONE",
+      }),
+    ])
+
+    expect(resolution.problems).toEqual([])
+    expect(resolution.warnings).toContainEqual(
+      expect.objectContaining({
+        key: "mailSmtpEncryption",
+        origin: Origin.file("/etc/spoc.conf", 4),
+        message: expect.stringMatching(/clear text/),
+      }),
+    )
+  })
+
+  it("shows the default trust store when <spoc home>/conf/ssl-truststore exists", () => {
+    const resolution = resolve([layer("spoc.conf", {})], {
+      spocHome: "/opt/spoc",
+      exists: (path) => path === "/opt/spoc/conf/ssl-truststore",
+    })
+
+    expect(resolution.trustStore.path).toBe("/opt/spoc/conf/ssl-truststore")
+    expect(resolution.provenance.find((p) => p.key === "trustStorePath")).toMatchObject({
+      layer: "default",
+      value: { _tag: "Text", text: "/opt/spoc/conf/ssl-truststore" },
+    })
   })
 })

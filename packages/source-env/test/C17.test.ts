@@ -93,7 +93,11 @@ describe("C17: environment values are strings, parsed strictly", () => {
   })
 
   it('keeps "false" a string where a string is meant', async () => {
-    const resolution = await resolveEnv({ SPOC_MAILUSER: "false", SPOC_MAILPASS: "0" })
+    const resolution = await resolveEnv({
+      SPOC_MAILUSER: "false",
+      SPOC_MAILPASS: "0",
+      SPOC_MAIL_SMTP_ENCRYPTION: "SSL_TLS",
+    })
     expect(resolution.settings!.credentials?.user).toBe("false")
   })
 
@@ -111,7 +115,11 @@ describe("C17: environment values are strings, parsed strictly", () => {
   })
 
   it("refuses a password with a line break and never shows it", async () => {
-    const problem = await problemOf({ SPOC_MAILUSER: "svc", SPOC_MAILPASS: "hun\nter2" })
+    const problem = await problemOf({
+      SPOC_MAILUSER: "svc",
+      SPOC_MAILPASS: "hun\nter2",
+      SPOC_MAIL_SMTP_ENCRYPTION: "SSL_TLS",
+    })
     expect(problem.origin).toEqual(Origin.env("SPOC_MAILPASS"))
     expect(JSON.stringify(problem) + SettingsResolution.formatProblem(problem)).not.toMatch(
       /hun|ter2/,

@@ -99,8 +99,9 @@ describe("resolution on top of spoc.conf", () => {
     expect(problem.layer).toBe("spoc.conf")
     expect(problem.origin).toEqual(Origin.file(fixture("04-tricky-values"), 5))
     expect(SettingsResolution.formatProblem(problem)).toContain("04-tricky-values.spoc.conf:5")
-    // The rest is usable: `true` is a (one-label) host name, read as the string it is.
-    expect(resolution.problems.map((p) => p.key)).toEqual(["mailfrom"])
+    // The misspelt mailSmtpEncription leaves no mode for the credentials: refused, not
+    // sent in clear. The rest is usable: `true` is a one-label host name, kept as a string.
+    expect(resolution.problems.map((p) => p.key)).toEqual(["mailfrom", "mailSmtpEncryption"])
     const backup = resolution.provenance.find((p) => p.key === "mailserverbackup")!
     expect(backup.value).toEqual({ _tag: "Text", text: "true" })
     const port = resolution.provenance.find((p) => p.key === "mailSmtpPort")!

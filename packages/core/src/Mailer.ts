@@ -27,6 +27,7 @@ import {
   TransportError,
   type TransportFailure,
 } from "./TransportError.ts"
+import { explainVersionMismatch } from "./TransportFailures.ts"
 
 export interface Attempt {
   readonly endpoint: Endpoint
@@ -219,7 +220,8 @@ export const make = (
             return result.success
           }
 
-          const error = result.failure
+          // The transport cannot know that the custom cipher list removed TLS versions.
+          const error = explainVersionMismatch(result.failure, tlsPolicy.removedByCipherList)
           attempts.push({
             endpoint,
             transport: transport.name,

@@ -22,13 +22,17 @@
  * Custom cipher suites apply only when
  * `allowCustomCipherSuitesForOutboundCommunication` is true. The range is
  * then narrowed to the versions the list can negotiate, as Java does: a list
- * of TLS 1.2 suites does not let TLS 1.3 pick its own defaults.
+ * of TLS 1.2 suites does not let TLS 1.3 pick its own defaults. The policy
+ * says which versions the list removed, so that a refused version can be
+ * blamed on the list rather than on the version setting
+ * (`TransportFailures.versionMismatch`).
  */
 import { isIP } from "node:net"
 import * as tls from "node:tls"
 import * as Context from "effect/Context"
 import * as Layer from "effect/Layer"
 import * as CipherSuites from "./CipherSuites.ts"
+import { shortAddress } from "./internal/addressText.ts"
 import { checkChain } from "./internal/certificateStrength.ts"
 import type { MailSettings } from "./Settings.ts"
 import * as TlsVersions from "./TlsVersions.ts"
@@ -42,6 +46,14 @@ export type TlsPolicySettings = Pick<
 export interface TlsPolicyShape {
   /** The versions allowed, after narrowing to what a custom cipher list can negotiate. */
   readonly versions: TlsVersions.TlsVersionRange
+  /** The versions as cryptographicProtocolsForOutboundCommunication sets them, before narrowing. */
+  readonly configuredVersions: TlsVersions.TlsVersionRange
+  /**
+   * Versions the setting allows that the custom cipher list has no suite for, so
+   * they are not offered (`["TLSv1.3"]` for a list of TLS 1.2 suites); empty when
+   * the list is not used or covers every allowed version.
+   */
+  readonly removedByCipherList: ReadonlyArray<TlsVersions.TlsVersion>
   /** Whether OpenSSL's security level is lowered for TLSv1 and TLSv1.1. */
   readonly legacy: boolean
   /** Options for a TLS connection to `host`; transports must pass them on unchanged. */
@@ -93,12 +105,16 @@ export class ServerCertificateRefused extends Error {
   }
 }
 
-/** The names a certificate is issued for: its DNS and IP subject alternative names, else its CN. */
+/**
+ * The names a certificate is issued for: its DNS and IP subject alternative
+ * names (IPv6 in short form, `::1`), else its CN.
+ */
 export const certificateNames = (certificate: tls.PeerCertificate): ReadonlyArray<string> => {
   const alternatives = (certificate.subjectaltname ?? "")
     .split(/,\s*/)
     .map((entry) => /^(?:DNS|IP Address):(.*)$/.exec(entry)?.[1])
     .filter((name): name is string => name !== undefined && name.length > 0)
+    .map(shortAddress)
   if (alternatives.length > 0) return alternatives
   const cn = certificate.subject?.CN
   return cn === undefined ? [] : Array.isArray(cn) ? cn : [cn]
@@ -158,6 +174,9 @@ export const make = (settings: TlsPolicySettings, trust: TrustStoreShape): TlsPo
     custom === undefined
       ? settings.tlsVersions
       : (CipherSuites.narrowRange(custom, settings.tlsVersions) ?? settings.tlsVersions)
+  const removedByCipherList = TlsVersions.versionsIn(settings.tlsVersions).filter(
+    (v) => !TlsVersions.includes(versions, v),
+  )
   const legacy = TlsVersions.includesLegacy(versions)
   const suites =
     custom === undefined
@@ -168,6 +187,8 @@ export const make = (settings: TlsPolicySettings, trust: TrustStoreShape): TlsPo
 
   return {
     versions,
+    configuredVersions: settings.tlsVersions,
+    removedByCipherList,
     legacy,
     optionsFor: (host) => ({
       host,

@@ -8,8 +8,14 @@
  * and nodemailer's `originalCode` (nodemailer replaces `code` with its own),
  * falling back to OpenSSL's message text when a wrapper kept only that. The
  * TLS policy's own refusals (host name, weak certificate) carry the names the
- * certificate is issued for, so the error can say them. Deciding the phase is
- * the transport's job, because only the transport knows how far it got.
+ * certificate is issued for, so the error can say them (IPv6 in short form).
+ * Deciding the phase is the transport's job, because only the transport knows
+ * how far it got.
+ *
+ * It also words two failures that need more than an error code: a refused
+ * AUTH reply (a wrong password, or a server that wants encryption first), and
+ * a refused TLS version when the TlsPolicy says a custom cipher list removed
+ * versions the settings allow.
  */
 import {
   type Endpoint,
@@ -17,7 +23,9 @@ import {
   TransportError,
   type TransportFailure,
 } from "./TransportError.ts"
+import { shortAddress } from "./internal/addressText.ts"
 import type { EncryptionMode } from "./Settings.ts"
+import type { TlsVersion } from "./TlsVersions.ts"
 
 /** A failure in shared words: the reason, one sentence, and how to fix it when we know. */
 export interface Classified {
@@ -189,7 +197,7 @@ const namesOfNodeCert = (cert: unknown): Array<string> | undefined => {
   if (typeof altNames !== "string") return undefined
   return altNames
     .split(/,\s*/)
-    .map((entry) => entry.replace(/^(?:DNS|IP Address):/, ""))
+    .map((entry) => shortAddress(entry.replace(/^(?:DNS|IP Address):/, "")))
     .filter((name) => name.length > 0)
 }
 
@@ -263,13 +271,7 @@ export const classifyTls = (error: unknown, mode: EncryptionMode): Classified =>
     codes.some((c) => /UNSUPPORTED_PROTOCOL|PROTOCOL_VERSION|NO_PROTOCOLS/.test(c)) ||
     versionPattern.test(text)
   ) {
-    return {
-      reason: "TlsVersionMismatch",
-      detail: "the server does not accept the TLS versions spoc-mail allows",
-      hint:
-        "set cryptographicProtocolsForOutboundCommunication to versions the server " +
-        "supports (spoc-mail probe lists them); TLSv1 and TLSv1.1 must be named explicitly",
-    }
+    return versionMismatch()
   }
   if (
     codes.some((c) => /NO_SHARED_CIPHER|HANDSHAKE_FAILURE|NO_CIPHER/.test(c)) ||
@@ -298,6 +300,139 @@ export const classifyTls = (error: unknown, mode: EncryptionMode): Classified =>
     reason: "TlsHandshakeFailed",
     detail: `the TLS handshake failed: ${messages[0] ?? String(error)}`,
     hint: "check the server's TLS configuration with spoc-mail probe",
+  }
+}
+
+const suiteExamples: Readonly<Record<TlsVersion, string>> = {
+  "TLSv1.3": "TLS 1.3 suites (TLS_AES_256_GCM_SHA384, TLS_AES_128_GCM_SHA256)",
+  "TLSv1.2": "TLS 1.2 suites (TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384)",
+  "TLSv1.1": "suites for TLSv1.1 (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA)",
+  TLSv1: "suites for TLSv1 (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA)",
+}
+
+/**
+ * The server refused every TLS version offered. `removedByCipherList` (from
+ * the TlsPolicy) names the versions the settings allow but the custom cipher
+ * list has no suite for: then the list, not the version setting, is what to
+ * change, and the hint says so.
+ */
+export const versionMismatch = (
+  removedByCipherList: ReadonlyArray<TlsVersion> = [],
+): Classified => {
+  if (removedByCipherList.length === 0) {
+    return {
+      reason: "TlsVersionMismatch",
+      detail: "the server does not accept the TLS versions spoc-mail allows",
+      hint:
+        "set cryptographicProtocolsForOutboundCommunication to versions the server " +
+        "supports (spoc-mail probe lists them); TLSv1 and TLSv1.1 must be named explicitly",
+    }
+  }
+  const removed = removedByCipherList.join(" and ")
+  const one = removedByCipherList.length === 1
+  const examples = removedByCipherList.map((v) => suiteExamples[v]).join(", ")
+  return {
+    reason: "TlsVersionMismatch",
+    detail:
+      "the server does not accept the TLS versions spoc-mail offers, and the custom cipher " +
+      `list is what keeps ${removed} out`,
+    hint:
+      `customCipherSuitesForOutboundCommunication has no suite for ${removed}, so spoc-mail ` +
+      `does not offer ${one ? "it" : "them"} although ` +
+      `cryptographicProtocolsForOutboundCommunication allows ${one ? "it" : "them"}: add ` +
+      `${examples} to that list, or set allowCustomCipherSuitesForOutboundCommunication to ` +
+      "false (spoc-mail probe lists the versions the server accepts)",
+  }
+}
+
+/**
+ * A transport's TlsVersionMismatch, reworded with `versionMismatch` when the
+ * custom cipher list removed versions; any other error unchanged. The Mailer
+ * applies it, since the TlsPolicy that knows is its, not the transport's.
+ */
+export const explainVersionMismatch = (
+  error: TransportError,
+  removedByCipherList: ReadonlyArray<TlsVersion>,
+): TransportError => {
+  if (error.reason !== "TlsVersionMismatch" || removedByCipherList.length === 0) return error
+  const explained = versionMismatch(removedByCipherList)
+  return new TransportError({
+    reason: error.reason,
+    phase: error.phase,
+    endpoint: error.endpoint,
+    detail: explained.detail,
+    ...(error.command === undefined ? {} : { command: error.command }),
+    ...(error.code === undefined ? {} : { code: error.code }),
+    ...(error.enhancedCode === undefined ? {} : { enhancedCode: error.enhancedCode }),
+    ...(error.serverText === undefined ? {} : { serverText: error.serverText }),
+    ...(explained.hint === undefined ? {} : { hint: explained.hint }),
+    ...(error.cause === undefined ? {} : { cause: error.cause }),
+  })
+}
+
+/** A reply to AUTH, as both transports read it. */
+export interface AuthReply {
+  readonly code: number
+  /** RFC 3463 enhanced status code, such as `5.7.8`. */
+  readonly enhancedCode?: string | undefined
+  /** The server's text, without the codes. */
+  readonly text: string
+}
+
+const encryptionFirstHint =
+  "the server requires encryption before AUTH: set mailSmtpEncryption to STARTTLS_REQUIRED " +
+  "(or SSL_TLS)"
+
+const noRetryNote =
+  "spoc-mail does not retry, nor try the backup, so that the account is not locked"
+
+/**
+ * Classifies the server's refusal of AUTH (`command` as shown, such as
+ * `AUTH PLAIN`). The reason is always AuthRejected, so the delivery policy
+ * never repeats the credentials elsewhere; the detail and hint tell a wrong
+ * password (535) from a server that wants encryption first (538 or 5.7.11,
+ * RFC 4954 section 6; 530 about STARTTLS, RFC 3207 section 4), a mechanism it
+ * finds too weak (534) and a temporary fault (4xx).
+ */
+export const authRefusal = (reply: AuthReply, command: string): Classified => {
+  const encryptionFirst =
+    reply.code === 538 ||
+    reply.enhancedCode === "5.7.11" ||
+    ((reply.code === 530 || reply.code === 523) && /starttls|\btls\b|encrypt/i.test(reply.text))
+  if (encryptionFirst) {
+    return {
+      reason: "AuthRejected",
+      detail: `the server refused ${command} on a connection that is not encrypted`,
+      hint: encryptionFirstHint,
+    }
+  }
+  if (reply.code === 535) {
+    return {
+      reason: "AuthRejected",
+      detail: "the server rejected the user name or password",
+      hint: `check mailuser and mailpass; ${noRetryNote}`,
+    }
+  }
+  if (reply.code === 534) {
+    return {
+      reason: "AuthRejected",
+      detail: `the server finds ${command} too weak`,
+      hint:
+        "the server wants encryption or another mechanism first: use mailSmtpEncryption " +
+        "STARTTLS_REQUIRED or SSL_TLS, or enable AUTH PLAIN or LOGIN over TLS on the server",
+    }
+  }
+  if (reply.code >= 400 && reply.code < 500) {
+    return {
+      reason: "AuthRejected",
+      detail: `the server could not check the credentials now (${command})`,
+      hint: `try again later; ${noRetryNote}`,
+    }
+  }
+  return {
+    reason: "AuthRejected",
+    detail: `the server refused ${command}`,
+    hint: `check mailuser and mailpass; ${noRetryNote}`,
   }
 }
 

@@ -140,6 +140,39 @@ describe("the delivery policy", () => {
     expect(logs.filter((l) => /trying the backup/.test(l))).toHaveLength(1)
   })
 
+  it("blames the custom cipher list when it kept out the TLS version the server wanted", async () => {
+    const outcome: Outcome = { fail: "TlsVersionMismatch", phase: "tls" }
+    const { transport } = scripted({ "primary.test": outcome, "backup.test": outcome })
+    const capped = settingsWith({
+      cryptographicProtocolsForOutboundCommunication: "TLSv1.2,TLSv1.3",
+      allowCustomCipherSuitesForOutboundCommunication: "true",
+      customCipherSuitesForOutboundCommunication: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    })
+
+    const { result } = await run(capped, transport)
+
+    expect(result._tag).toBe("Failure")
+    if (result._tag !== "Failure") return
+    const errors = result.failure._tag === "DeliveryError" ? result.failure.attempts : []
+    expect(errors).toHaveLength(2)
+    for (const attempt of errors) {
+      expect(attempt.error?.reason).toBe("TlsVersionMismatch")
+      expect(attempt.error?.hint).toContain(
+        "customCipherSuitesForOutboundCommunication has no suite for TLSv1.3",
+      )
+    }
+
+    const uncapped = await run(
+      settingsWith({ cryptographicProtocolsForOutboundCommunication: "TLSv1.2,TLSv1.3" }),
+      scripted({ "primary.test": outcome, "backup.test": outcome }).transport,
+    )
+    expect(uncapped.result._tag).toBe("Failure")
+    if (uncapped.result._tag !== "Failure" || uncapped.result.failure._tag !== "DeliveryError") {
+      return
+    }
+    expect(uncapped.result.failure.last.detail).toBe("scripted failure")
+  })
+
   it("lists both attempts when both servers fail", async () => {
     const { transport } = scripted({
       "primary.test": { fail: "ConnectionRefused", phase: "connect" },

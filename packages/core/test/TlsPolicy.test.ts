@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest"
 import * as CipherSuites from "../src/CipherSuites.ts"
 import * as TlsPolicy from "../src/TlsPolicy.ts"
 import * as TlsVersions from "../src/TlsVersions.ts"
-import { classifyTls } from "../src/TransportFailures.ts"
+import { classifyTls, versionMismatch } from "../src/TransportFailures.ts"
 import * as TrustStore from "../src/TrustStore.ts"
 import { makeWeakPki, pki, pkiText } from "./support/pki.ts"
 import {
@@ -138,6 +138,30 @@ describe("custom cipher suites on the wire (C09)", () => {
     expect(connected.cipher.standardName).toBe("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")
   })
 
+  it("says which allowed versions a custom list removes, and blames the list for a refusal", async () => {
+    const tls12List = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+    const capped = policy("TLSv1.2,TLSv1.3", privateRoot, tls12List)
+    expect(capped.configuredVersions).toEqual({ min: "TLSv1.2", max: "TLSv1.3" })
+    expect(capped.versions).toEqual({ min: "TLSv1.2", max: "TLSv1.2" })
+    expect(capped.removedByCipherList).toEqual(["TLSv1.3"])
+    expect(policy("TLSv1.2,TLSv1.3").removedByCipherList).toEqual([])
+    expect(policy("TLSv1.2", privateRoot, tls12List).removedByCipherList).toEqual([])
+
+    const server = await startTlsServer({ ...serverIdentity, minVersion: "TLSv1.3" })
+    const error = await connectWith(capped.optionsFor("localhost"), server.port).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    const explained = versionMismatch(capped.removedByCipherList)
+    expect(classifyTls(error, "SSL_TLS").reason).toBe(explained.reason)
+    expect(explained.detail).toContain("the custom cipher list is what keeps TLSv1.3 out")
+    expect(explained.hint).toContain(
+      "customCipherSuitesForOutboundCommunication has no suite for TLSv1.3",
+    )
+    expect(explained.hint).toContain("TLS_AES_256_GCM_SHA384")
+    expect(explained.hint).toContain("allowCustomCipherSuitesForOutboundCommunication to false")
+  })
+
   it("uses the TLS 1.3 suites it is given", async () => {
     const server = await startTlsServer(serverIdentity)
     const options = policy(">=TLSv1.2", privateRoot, "TLS_CHACHA20_POLY1305_SHA256")
@@ -208,6 +232,23 @@ describe("verification (C10, C11)", () => {
     expect(failure.reason).toBe("HostnameMismatch")
     expect(failure.detail).toContain("other.test")
     expect(failure.detail).toContain("127.0.0.1")
+  })
+
+  it("names IPv6 addresses of the certificate in short form (::1)", async () => {
+    const server = await startTlsServer({ ...serverIdentity, host: "127.0.0.2" })
+    const failure = await failureOf(connectWith(policy().optionsFor("127.0.0.2"), server.port))
+    expect(failure.reason).toBe("HostnameMismatch")
+    expect(failure.detail).toBe(
+      "the server's certificate is issued for localhost, smtp.test, 127.0.0.1, ::1, " +
+        "not for 127.0.0.2",
+    )
+    const leaf = new X509Certificate(pki("server.crt"))
+    expect(TlsPolicy.certificateNames({ subjectaltname: leaf.subjectAltName } as never)).toEqual([
+      "localhost",
+      "smtp.test",
+      "127.0.0.1",
+      "::1",
+    ])
   })
 
   it("checks an IP host against IP addresses and sends no SNI for it", async () => {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest"
 import { ServerCertificateRefused } from "../src/TlsPolicy.ts"
-import { classifyTls } from "../src/TransportFailures.ts"
+import { TransportError } from "../src/TransportError.ts"
+import {
+  authRefusal,
+  classifyTls,
+  explainVersionMismatch,
+  versionMismatch,
+} from "../src/TransportFailures.ts"
 
 const nodeError = (message: string, code?: string) =>
   Object.assign(new Error(message), code === undefined ? {} : { code })
@@ -99,9 +105,110 @@ describe("TLS failure classification", () => {
     )
   })
 
+  it("shortens IPv6 addresses from Node's host-name error", () => {
+    const error = Object.assign(nodeError("Hostname/IP does not match certificate's altnames"), {
+      code: "ERR_TLS_CERT_ALTNAME_INVALID",
+      host: "127.0.0.2",
+      cert: { subjectaltname: "DNS:localhost, IP Address:0:0:0:0:0:0:0:1" },
+    })
+    expect(classifyTls(error, "SSL_TLS").detail).toBe(
+      "the server's certificate is issued for localhost, ::1, not for 127.0.0.2",
+    )
+  })
+
   it("gives every TLS failure a hint", () => {
     for (const message of ["wrong version number", "handshake failure", "something else"]) {
       expect(classifyTls(nodeError(message), "SSL_TLS").hint).toBeTruthy()
     }
+  })
+})
+
+describe("refused TLS versions", () => {
+  it("points at the version setting when no cipher list removed a version", () => {
+    const plain = classifyTls(
+      nodeError("unsupported protocol", "ERR_SSL_UNSUPPORTED_PROTOCOL"),
+      "SSL_TLS",
+    )
+    expect(plain).toEqual(versionMismatch())
+    expect(plain.hint).toContain("cryptographicProtocolsForOutboundCommunication")
+    expect(plain.hint).not.toContain("customCipherSuitesForOutboundCommunication")
+  })
+
+  it("points at the cipher list when it removed the versions the server wants", () => {
+    const legacy = versionMismatch(["TLSv1", "TLSv1.1"])
+    expect(legacy.reason).toBe("TlsVersionMismatch")
+    expect(legacy.hint).toContain(
+      "has no suite for TLSv1 and TLSv1.1, so spoc-mail does not offer them",
+    )
+  })
+
+  it("rewords a transport's error with the policy's knowledge, keeping everything else", () => {
+    const endpoint = { host: "mx.test", port: 465, role: "primary" as const }
+    const error = new TransportError({
+      reason: "TlsVersionMismatch",
+      phase: "tls",
+      endpoint,
+      detail: "the server does not accept the TLS versions spoc-mail allows",
+      hint: "set cryptographicProtocolsForOutboundCommunication",
+    })
+    const explained = explainVersionMismatch(error, ["TLSv1.3"])
+    expect(explained).toBeInstanceOf(TransportError)
+    expect({
+      reason: explained.reason,
+      phase: explained.phase,
+      endpoint: explained.endpoint,
+    }).toEqual({ reason: "TlsVersionMismatch", phase: "tls", endpoint })
+    expect(explained.hint).toContain("has no suite for TLSv1.3")
+    expect(explainVersionMismatch(error, [])).toBe(error)
+    const other = new TransportError({
+      reason: "NoSharedCipher",
+      phase: "tls",
+      endpoint,
+      detail: "x",
+    })
+    expect(explainVersionMismatch(other, ["TLSv1.3"])).toBe(other)
+  })
+})
+
+describe("refused AUTH", () => {
+  const encryptionHint =
+    "the server requires encryption before AUTH: set mailSmtpEncryption to STARTTLS_REQUIRED " +
+    "(or SSL_TLS)"
+
+  it("says encryption is required for 538 and 5.7.11", () => {
+    const refusal = authRefusal(
+      { code: 538, enhancedCode: "5.7.11", text: "Must issue a STARTTLS command first" },
+      "AUTH PLAIN",
+    )
+    expect(refusal).toEqual({
+      reason: "AuthRejected",
+      detail: "the server refused AUTH PLAIN on a connection that is not encrypted",
+      hint: encryptionHint,
+    })
+    expect(authRefusal({ code: 554, enhancedCode: "5.7.11", text: "x" }, "AUTH LOGIN").hint).toBe(
+      encryptionHint,
+    )
+  })
+
+  it("says encryption is required for 530 about STARTTLS, not for other 530s", () => {
+    const starttls = {
+      code: 530,
+      enhancedCode: "5.7.0",
+      text: "Must issue a STARTTLS command first",
+    }
+    expect(authRefusal(starttls, "AUTH PLAIN").hint).toBe(encryptionHint)
+    const other = authRefusal({ code: 530, text: "Access denied" }, "AUTH PLAIN")
+    expect(other.reason).toBe("AuthRejected")
+    expect(other.hint).toContain("check mailuser and mailpass")
+  })
+
+  it("blames the credentials for 535 and never a credential for anything else", () => {
+    const wrong = authRefusal({ code: 535, enhancedCode: "5.7.8", text: "bad" }, "AUTH PLAIN")
+    expect(wrong.detail).toBe("the server rejected the user name or password")
+    expect(wrong.hint).toContain("check mailuser and mailpass")
+    expect(authRefusal({ code: 454, text: "try later" }, "AUTH PLAIN").hint).toContain(
+      "try again later",
+    )
+    expect(authRefusal({ code: 534, text: "too weak" }, "AUTH LOGIN").detail).toContain("too weak")
   })
 })

@@ -10,7 +10,7 @@
  */
 import { isAbsolute, resolve } from "node:path"
 import { pathToFileURL } from "node:url"
-import type { ConfigSource } from "@spoc-mail/core"
+import { ConfigSource } from "@spoc-mail/core"
 import * as Effect from "effect/Effect"
 import { UsageError } from "./Report.ts"
 
@@ -54,5 +54,46 @@ export const loadPlugin = (
           "(see docs/writing-a-config-source.md)",
       })
     }
-    return loaded.makeConfigSource({ ...context, argument })
+    const make = loaded.makeConfigSource
+    const source = yield* Effect.try({
+      try: () => make({ ...context, argument }),
+      catch: (cause) =>
+        new UsageError({
+          detail: `the config-source plugin ${module} failed while making its source: ${
+            (cause as Error).message ?? String(cause)
+          }`,
+          fix: `check the argument given after "=" and the plugin's own documentation`,
+        }),
+    })
+    if (!isConfigSource(source)) {
+      return yield* new UsageError({
+        detail: `${module}'s makeConfigSource did not return a ConfigSource`,
+        fix: "return { layer: string, load: Effect } as core's ConfigSource describes",
+      })
+    }
+    // A plugin that throws while loading is named, not reported as our own bug.
+    return {
+      layer: source.layer,
+      load: source.load.pipe(
+        Effect.catchDefect((defect) =>
+          Effect.fail(
+            new ConfigSource.ConfigSourceError({
+              layer: source.layer,
+              location: module,
+              message: `the plugin ${module} failed: ${describeDefect(defect)}`,
+              fix: "report it to the plugin's authors; a source must fail with ConfigSourceError",
+            }),
+          ),
+        ),
+      ),
+    } satisfies ConfigSource.ConfigSource
   })
+
+const describeDefect = (defect: unknown): string =>
+  defect instanceof Error ? defect.message : String(defect)
+
+const isConfigSource = (value: unknown): value is ConfigSource.ConfigSource =>
+  typeof value === "object" &&
+  value !== null &&
+  typeof (value as { layer?: unknown }).layer === "string" &&
+  Effect.isEffect((value as { load?: unknown }).load)

@@ -5,13 +5,14 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
-import { Command } from "effect/cli"
+import { CliError, Command } from "effect/cli"
 import { configCommand } from "./commands/config.ts"
 import { demoCommand, runDemo } from "./commands/demo.ts"
 import { probeCommand } from "./commands/probe.ts"
 import { sendCommand } from "./commands/send.ts"
 import { trustCommand } from "./commands/trust.ts"
 import { handled } from "./Cli.ts"
+import { exitCodes } from "./ExitCodes.ts"
 
 const version = "0.1.0"
 
@@ -23,4 +24,15 @@ export const spocMail = Command.make("spoc-mail", {}, () => handled(runDemo)).pi
   Command.withSubcommands([demoCommand, sendCommand, configCommand, probeCommand, trustCommand]),
 )
 
-Command.run(spocMail, { version }).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+/** A command line that does not parse (unknown flag, bad value) is a usage error: exit 2. */
+const usageExit = Effect.catchIf(CliError.isCliError, () =>
+  Effect.sync(() => {
+    process.exitCode = exitCodes.usage
+  }),
+)
+
+Command.run(spocMail, { version }).pipe(
+  usageExit,
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain,
+)

@@ -13,6 +13,7 @@ import { Readable } from "node:stream"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import MailComposer from "nodemailer/lib/mail-composer"
+import { encodeWords, quoteString } from "nodemailer/lib/mime-funcs"
 import type { Mailbox } from "./Settings.ts"
 import * as Parse from "./SettingsParser.ts"
 
@@ -164,21 +165,42 @@ const headerBlock = (text: string): { headers: Array<[string, string]>; bodyStar
   return { headers, bodyStart: end === -1 ? text.length : end }
 }
 
+/** A display name as a header wants it: MIME-encoded if not ASCII, quoted if it has specials. */
+const displayName = (name: string): string =>
+  !/^[\x20-\x7e]*$/.test(name)
+    ? encodeWords(name, "Q", 52)
+    : /[()<>[\]:;@\\,."]/.test(name)
+      ? quoteString(name)
+      : name
+
+/** A `From:` header for a mailbox. */
+const fromHeader = (box: Mailbox): string =>
+  box.name === undefined
+    ? `From: ${box.address}`
+    : `From: ${displayName(box.name)} <${box.address}>`
+
 /**
  * A ready-made message (an .eml file). The envelope comes from its From, To,
  * Cc and Bcc headers unless given; a Bcc header is removed so that blind
- * copies stay blind. The bytes are otherwise sent as they are.
+ * copies stay blind. A file without From, Date or Message-ID gets them (From
+ * from `from`, else the configured sender), since RFC 5322 requires the
+ * first two; the bytes are otherwise sent as they are.
  */
 export const fromEml = (
   bytes: Uint8Array,
-  overrides: { readonly from?: string; readonly to?: ReadonlyArray<string> } = {},
+  options: {
+    readonly sender: Mailbox
+    readonly from?: string
+    readonly to?: ReadonlyArray<string>
+  },
 ): Effect.Effect<ComposedMessage, MessageError> =>
   Effect.gen(function* () {
     const text = Buffer.from(bytes).toString("latin1")
     const { headers, bodyStart } = headerBlock(text)
-    const values = (name: string) => headers.filter(([n]) => n === name).map(([, v]) => v)
+    const values = (name: string) =>
+      headers.filter(([n]) => n === name).map(([, v]) => Buffer.from(v, "latin1").toString("utf8"))
     const to =
-      overrides.to ??
+      options.to ??
       ["to", "cc", "bcc"].flatMap((name) => values(name)).filter((v) => v.trim() !== "")
     const recipients = yield* addresses("to", to)
     if (recipients.length === 0) {
@@ -188,19 +210,34 @@ export const fromEml = (
         fix: "give --to, or To/Cc headers in the file",
       })
     }
-    const fromText = overrides.from ?? values("from")[0] ?? ""
-    const [from] = yield* addresses("from", [fromText])
+
+    const given = options.from === undefined ? undefined : Parse.mailbox(options.from)
+    if (given !== undefined && !given.ok) {
+      return yield* new MessageError({ field: "from", detail: given.problem, fix: given.fix })
+    }
+    const headerFrom = values("from")[0]
+    const [fromAddress] =
+      given?.ok === true
+        ? [given.value.address]
+        : headerFrom === undefined
+          ? [options.sender.address]
+          : yield* addresses("from", [headerFrom])
+
+    const added: Array<string> = []
+    if (headerFrom === undefined) added.push(fromHeader(given?.ok ? given.value : options.sender))
+    if (values("date").length === 0) added.push(`Date: ${new Date().toUTCString()}`)
     const messageId = values("message-id")[0]?.trim() ?? `<${randomUUID()}@spoc-mail>`
+    if (values("message-id").length === 0) added.push(`Message-ID: ${messageId}`)
+
     const withoutBcc = text.replace(/^bcc:.*(?:\r?\n[ \t].*)*\r?\n/gim, (match, offset: number) =>
       offset < bodyStart ? "" : match,
     )
-    const withId =
-      values("message-id").length > 0 ? withoutBcc : `Message-ID: ${messageId}\r\n${withoutBcc}`
-    const raw = Buffer.from(withId, "latin1")
+    const prefix = added.map((line) => `${line}\r\n`).join("")
+    const raw = Buffer.concat([Buffer.from(prefix, "utf8"), Buffer.from(withoutBcc, "latin1")])
     return {
-      envelope: { from: from!, to: recipients },
+      envelope: { from: fromAddress!, to: recipients },
       messageId,
-      needsSmtpUtf8: [from!, ...recipients].some((a) => /[^\x00-\x7f]/.test(a)),
+      needsSmtpUtf8: [fromAddress!, ...recipients].some((a) => /[^\x00-\x7f]/.test(a)),
       stream: () => Readable.from([raw]),
     }
   })

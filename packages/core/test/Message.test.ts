@@ -68,7 +68,7 @@ describe("a ready-made .eml message", () => {
   )
 
   it("takes the envelope from the headers and drops the Bcc header only", async () => {
-    const composed = Effect.runSync(Message.fromEml(eml))
+    const composed = Effect.runSync(Message.fromEml(eml, { sender }))
 
     expect(composed.envelope).toEqual({
       from: "print@example.com",
@@ -77,11 +77,11 @@ describe("a ready-made .eml message", () => {
     const sent = await text(composed)
     expect(sent).not.toMatch(/^Bcc: hidden/m)
     expect(sent).toContain("\r\n\r\nBcc: stays in the body\r\n")
-    expect(sent).toMatch(/^Message-ID: <.+@spoc-mail>\r\n/)
+    expect(sent).toMatch(/^Message-ID: <.+@spoc-mail>\r\n/m)
   })
 
   it("lets the caller give the recipients", () => {
-    const composed = Effect.runSync(Message.fromEml(eml, { to: ["only@example.com"] }))
+    const composed = Effect.runSync(Message.fromEml(eml, { sender, to: ["only@example.com"] }))
 
     expect(composed.envelope.to).toEqual(["only@example.com"])
   })
@@ -107,5 +107,31 @@ describe("recipient addresses", () => {
     )
 
     expect(composed.envelope.to).toEqual(["j@example.com", "x@example.com", "tisk@example.cz"])
+  })
+})
+
+describe("an .eml file without From or Date", () => {
+  const bare = Buffer.from("To: a@example.com\r\nSubject: note\r\n\r\nhello\r\n", "latin1")
+
+  it("gets the configured sender and a Date, as RFC 5322 requires", async () => {
+    const composed = Effect.runSync(
+      Message.fromEml(bare, {
+        sender: { address: "tisk@example.cz", name: "Tiskové služby", text: "" },
+      }),
+    )
+
+    const sent = await text(composed)
+    expect(composed.envelope.from).toBe("tisk@example.cz")
+    expect(sent).toMatch(/^From: =\?UTF-8\?Q\?.+\?= <tisk@example\.cz>\r\n/)
+    expect(sent).toMatch(/\r\nDate: \w{3}, \d{2} \w{3} \d{4} [\d:]{8} GMT\r\n/)
+  })
+
+  it("takes --from over the configured sender", async () => {
+    const composed = Effect.runSync(
+      Message.fromEml(bare, { sender, from: "Scanner <scan@example.com>" }),
+    )
+
+    expect(composed.envelope.from).toBe("scan@example.com")
+    expect(await text(composed)).toMatch(/^From: Scanner <scan@example\.com>\r\n/)
   })
 })

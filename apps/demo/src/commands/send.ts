@@ -4,7 +4,7 @@
  * the receipt: which server took it, over which TLS version and cipher, and
  * the server's reply.
  */
-import { readFileSync } from "node:fs"
+import { accessSync, constants, readFileSync, statSync } from "node:fs"
 import { basename } from "node:path"
 import {
   type Mailer as MailerModule,
@@ -29,14 +29,39 @@ import { makeTransport, transportFlag } from "../Transports.ts"
 const many = (name: string, description: string) =>
   Flag.String(name).pipe(Flag.withDescription(description), Flag.atLeast(0))
 
-const readInput = (path: string, what: string) =>
+/** The largest .eml file read into memory; attachments are streamed and have no limit. */
+const maxEmlBytes = 64 * 1024 * 1024
+
+/**
+ * Checks an input file before anything is sent: it must be a readable regular
+ * file (not a folder, a device such as /dev/zero, or a pipe that never ends).
+ */
+const checkInput = (path: string, what: string, maxBytes?: number) =>
   Effect.try({
-    try: () => readFileSync(path),
-    catch: (cause) =>
-      new UsageError({
-        detail: `cannot read the ${what} ${path} (${(cause as NodeJS.ErrnoException).code})`,
-        fix: "check the path and the file's permissions",
-      }),
+    try: () => {
+      const stat = statSync(path)
+      if (!stat.isFile()) throw Object.assign(new Error(), { code: "ENOTFILE" })
+      if (maxBytes !== undefined && stat.size > maxBytes) {
+        throw Object.assign(new Error(), { code: "ETOOBIG" })
+      }
+      accessSync(path, constants.R_OK)
+    },
+    catch: (cause) => {
+      const code = (cause as NodeJS.ErrnoException).code
+      const detail =
+        code === "ENOTFILE"
+          ? `the ${what} ${path} is not a regular file`
+          : code === "ETOOBIG"
+            ? `the ${what} ${path} is larger than ${maxBytes! / 1024 / 1024} MB`
+            : `cannot read the ${what} ${path} (${code ?? String(cause)})`
+      return new UsageError({
+        detail,
+        fix:
+          code === "ETOOBIG"
+            ? "send large content as --attach, which is streamed"
+            : "give the path of a readable file",
+      })
+    },
   })
 
 /** One line for a receipt: mode, server, TLS, reply. */
@@ -90,8 +115,22 @@ export const sendCommand = Command.make(
         )
 
         if (Option.isSome(options.eml)) {
-          const bytes = yield* readInput(options.eml.value, "message file")
+          const composing = [
+            options.subject !== "" && "--subject",
+            Option.isSome(options.text) && "--text",
+            Option.isSome(options.html) && "--html",
+            options.attach.length > 0 && "--attach",
+          ].filter((flag) => flag !== false)
+          if (composing.length > 0) {
+            return yield* new UsageError({
+              detail: `${composing.join(", ")} cannot go with --eml, which is sent as it is`,
+              fix: "edit the .eml file, or compose the message with flags instead of --eml",
+            })
+          }
+          yield* checkInput(options.eml.value, "message file", maxEmlBytes)
+          const bytes = readFileSync(options.eml.value)
           const composed = yield* Message.fromEml(bytes, {
+            sender: settings.mailfrom,
             ...(options.to.length > 0
               ? { to: [...options.to, ...options.cc, ...options.bcc] }
               : {}),
@@ -108,7 +147,7 @@ export const sendCommand = Command.make(
             fix: "add --to user@example.com (or --eml with a file that has To headers)",
           })
         }
-        for (const path of options.attach) yield* readInput(path, "attachment")
+        for (const path of options.attach) yield* checkInput(path, "attachment")
         const message: Message.MailMessage = {
           to: options.to,
           cc: options.cc,

@@ -1,50 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { fixturePath, type SmtpTestServer, startSmtpServer } from "@spoc-mail/testkit"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
+import { password, secretsIn, useWorkspace } from "./workspace.ts"
 
-const password = "Tr0ub4dor&3-p€ss"
-let dir: string
-let servers: Array<SmtpTestServer> = []
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "spoc-probe-"))
-})
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()))
-  servers = []
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const start = async (options: Parameters<typeof startSmtpServer>[0]): Promise<SmtpTestServer> => {
-  const server = await startSmtpServer(options)
-  servers.push(server)
-  return server
-}
-
-const writeConf = (lines: Record<string, string | number>): string => {
-  const path = join(dir, "spoc.conf")
-  const body = Object.entries({
-    mailserver: "127.0.0.1",
-    trustStorePath: fixturePath("pki/root-ca.crt"),
-    mailSmtpConnectionTimeout: 3000,
-    mailSmtpTimeout: 5000,
-    ...lines,
-  })
-    .map(([k, v]) => `${k} = ${v}`)
-    .join("\r\n")
-  writeFileSync(path, body)
-  return path
-}
-
-const secretsIn = (text: string) =>
-  [
-    password,
-    Buffer.from(password).toString("base64"),
-    Buffer.from(`\0svc\0${password}`).toString("base64"),
-  ].filter((s) => text.includes(s))
+const { start, writeConf } = useWorkspace("probe", { mailserver: "127.0.0.1" })
 
 describe("spoc-mail probe", () => {
   it("reports each stage of the configured mode, as text and JSON, exit 0", async () => {

@@ -1,51 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { createServer, type Server } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { fixturePath, type SmtpTestServer, startSmtpServer } from "@spoc-mail/testkit"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
+import { password, secretsIn, useWorkspace } from "./workspace.ts"
 
-const password = "Tr0ub4dor&3-p€ss"
-let dir: string
-let servers: Array<{ close: () => Promise<void> | void }> = []
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "spoc-send-"))
+const { path, start, writeConf } = useWorkspace("send", {
+  mailfrom: "Print Room <print@example.com>",
 })
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.close()))
-  servers = []
-  rmSync(dir, { recursive: true, force: true })
-})
-
-const start = async (options: Parameters<typeof startSmtpServer>[0]): Promise<SmtpTestServer> => {
-  const server = await startSmtpServer(options)
-  servers.push(server)
-  return server
-}
-
-const writeConf = (lines: Record<string, string | number>): string => {
-  const path = join(dir, "spoc.conf")
-  const body = Object.entries({
-    mailfrom: "Print Room <print@example.com>",
-    trustStorePath: fixturePath("pki/root-ca.crt"),
-    mailSmtpConnectionTimeout: 3000,
-    mailSmtpTimeout: 5000,
-    ...lines,
-  })
-    .map(([k, v]) => `${k} = ${v}`)
-    .join("\r\n")
-  writeFileSync(path, body)
-  return path
-}
-
-const secretsIn = (text: string) =>
-  [
-    password,
-    Buffer.from(password).toString("base64"),
-    Buffer.from(`\0svc\0${password}`).toString("base64"),
-  ].filter((s) => text.includes(s))
 
 describe("spoc-mail send", () => {
   for (const transport of ["raw", "nodemailer"]) {
@@ -62,7 +23,7 @@ describe("spoc-mail send", () => {
         mailuser: "svc",
         mailpass: password,
       })
-      const attachment = join(dir, "scan.txt")
+      const attachment = path("scan.txt")
       writeFileSync(attachment, "scanned page\n")
 
       const result = await runCli([
@@ -102,7 +63,7 @@ describe("spoc-mail send", () => {
   it("sends an .eml file with its blind copies kept blind", async () => {
     const server = await start({ tls: "none" })
     const conf = writeConf({ mailserver: "127.0.0.1", mailSmtpPort: server.port })
-    const eml = join(dir, "note.eml")
+    const eml = path("note.eml")
     writeFileSync(
       eml,
       "From: print@example.com\r\nTo: a@example.com\r\nBcc: hidden@example.com\r\n" +
@@ -184,7 +145,7 @@ describe("spoc-mail send", () => {
   })
 
   it("exits 12 naming the trust store when it cannot be read", async () => {
-    const store = join(dir, "broken.pem")
+    const store = path("broken.pem")
     writeFileSync(store, "-----BEGIN CERTIFICATE-----\nnot base64 at all\n")
     const conf = writeConf({ mailserver: "127.0.0.1", trustStorePath: store })
 

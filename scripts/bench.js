@@ -48,46 +48,8 @@ const host = "127.0.0.1"
 // ---------------------------------------------------------------------------------------------
 // The sink
 
-/** Our own sink: takes every message, keeps none. Run with `--sink`; prints its port. */
-const runSink = () => {
-  const server = net.createServer((socket) => {
-    socket.on("error", () => {})
-    socket.setNoDelay(true)
-    socket.write("220 bench-sink ESMTP\r\n")
-    let inData = false
-    let tail = Buffer.alloc(0)
-    let pending = ""
-    socket.on("data", (chunk) => {
-      if (inData) {
-        const joined = Buffer.concat([tail, chunk])
-        if (joined.includes("\r\n.\r\n")) {
-          inData = false
-          tail = Buffer.alloc(0)
-          socket.write("250 2.0.0 Ok: queued\r\n")
-        } else {
-          tail = joined.subarray(-4)
-        }
-        return
-      }
-      pending += chunk.toString("latin1")
-      for (let end = pending.indexOf("\r\n"); end >= 0; end = pending.indexOf("\r\n")) {
-        const line = pending.slice(0, end)
-        pending = pending.slice(end + 2)
-        if (/^(EHLO|HELO)/i.test(line)) socket.write("250-bench-sink\r\n250 PIPELINING\r\n")
-        else if (/^(MAIL|RCPT|RSET|NOOP)/i.test(line)) socket.write("250 2.0.0 Ok\r\n")
-        else if (/^QUIT/i.test(line)) socket.end("221 2.0.0 Bye\r\n")
-        else if (/^DATA/i.test(line)) {
-          inData = true
-          pending = ""
-          socket.write("354 End data with <CR><LF>.<CR><LF>\r\n")
-          break
-        } else socket.write("502 5.5.2 Error: command not recognized\r\n")
-      }
-    })
-  })
-  server.listen(0, host, () => process.stdout.write(`${server.address().port}\n`))
-  process.on("SIGTERM", () => process.exit(0))
-}
+/** Our own sink, scripts/smtp-sink.mjs: takes every message, keeps none, prints its port. */
+const sinkScript = fileURLToPath(new URL("smtp-sink.mjs", import.meta.url))
 
 const commandPath = (name) => {
   try {
@@ -139,7 +101,7 @@ const startSink = async () => {
     child.kill()
     console.log(`smtp-sink did not start (${stderr.trim() || "no output"}); using our own sink`)
   }
-  const child = spawn(process.execPath, [self, "--sink"], { stdio: ["ignore", "pipe", "inherit"] })
+  const child = spawn(process.execPath, [sinkScript], { stdio: ["ignore", "pipe", "inherit"] })
   const port = await new Promise((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`the sink exited with ${code}`)))
     child.stdout.once("data", (chunk) => resolve(Number(String(chunk).trim())))
@@ -492,6 +454,5 @@ const main = async () => {
 }
 
 const [mode, ...rest] = process.argv.slice(2)
-if (mode === "--sink") runSink()
-else if (mode === "--memory") await runMemory(rest[0], Number(rest[1]), rest[2], rest[3])
+if (mode === "--memory") await runMemory(rest[0], Number(rest[1]), rest[2], rest[3])
 else await main()

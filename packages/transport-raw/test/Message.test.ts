@@ -23,11 +23,11 @@ const bytesOf = async (stream: NodeJS.ReadableStream): Promise<Buffer> => {
   return Buffer.concat(chunks)
 }
 
-/** The sink of `support/sink.mjs`, in a child process so that its memory is its own. */
+/** The repository's scripts/smtp-sink.mjs, in a child process so its memory is its own. */
 const startSink = async () => {
   const child = spawn(
     process.execPath,
-    [fileURLToPath(new URL("support/sink.mjs", import.meta.url))],
+    [fileURLToPath(new URL("../../../scripts/smtp-sink.mjs", import.meta.url))],
     {
       stdio: ["ignore", "pipe", "inherit"],
     },

@@ -23,6 +23,10 @@
  * 1.0-only server is reached with `TLSv1` and with `>=TLSv1` and refused with
  * the default `TLSv1.2` (TlsVersionMismatch), and a TLS 1.3 server still
  * negotiates TLS 1.3 when `>=TLSv1` is allowed; the receipt names the version.
+ * A custom TLS 1.2 list that keeps TLS 1.3 out is refused by a TLS 1.3-only
+ * server, and the Mailer's hint names the list. An AUTH refusal that asks for
+ * encryption first (538 5.7.11, or 530 about STARTTLS) is AuthRejected with
+ * the hint to encrypt, from both transports.
  *
  * Assertions are on transcripts and receipts; time is checked only with the
  * wide bounds the cases give. Certificate checks are never turned off. The
@@ -644,6 +648,52 @@ export const transportContract = (
         },
         timeout(15_000),
       )
+      for (const [name, refusal, code, enhancedCode] of [
+        ["538 5.7.11", "538 5.7.11 Must issue a STARTTLS command first\r\n", 538, "5.7.11"],
+        [
+          "530 5.7.0 about STARTTLS",
+          "530 5.7.0 Must issue a STARTTLS command first\r\n",
+          530,
+          "5.7.0",
+        ],
+      ] as const) {
+        it(
+          `C08 a ${name} refusal of AUTH under NONE says to encrypt first, not to check ` +
+            "the password",
+          async () => {
+            const server = await scripted({
+              script: H.dialogue({
+                ehlo: ["AUTH PLAIN LOGIN", "STARTTLS", "8BITMIME"],
+                then: [
+                  Script.expect(/^AUTH /i, refusal),
+                  Script.expect(/^QUIT/i, "221 2.0.0 Bye\r\n"),
+                  Script.close(),
+                ],
+              }),
+            })
+            const settings = H.settingsOf(H.values(server, "NONE", credentialSettings))
+
+            const { result, logs } = await H.sendDirect(transport, settings)
+
+            const error = failure(result, { reason: "AuthRejected", phase: "auth" })
+            expect({ code: error.code, enhancedCode: error.enhancedCode }).toEqual({
+              code,
+              enhancedCode,
+            })
+            expect(error.hint).toBe(
+              "the server requires encryption before AUTH: set mailSmtpEncryption to " +
+                "STARTTLS_REQUIRED (or SSL_TLS)",
+            )
+            expect(error.detail).toMatch(/^the server refused AUTH \w+ on a connection that is/)
+            expect(commandsIn(server.clientLines(), ["STARTTLS", "MAIL"])).toEqual([])
+            const visible = [H.visibleText(error), ...logs.map((l) => l.text)].join("\n")
+            for (const secret of H.secretForms(credentials.user, credentials.password)) {
+              expect(visible).not.toContain(secret)
+            }
+          },
+          timeout(15_000),
+        )
+      }
     })
 
     describe("TLS versions on the wire", () => {
@@ -709,6 +759,39 @@ export const transportContract = (
           expectReceipt(receipt, { transport: transport.name, endpoint: server, tls: "SSL_TLS" })
           expect(receipt.tls!.protocol).toBe("TLSv1.3")
           expect(server.messages.map((m) => m.tlsProtocol)).toEqual(["TLSv1.3"])
+        },
+        timeout(15_000),
+      )
+
+      it(
+        "refuses a TLS 1.3-only server when a custom TLS 1.2 list caps TLSv1.2,TLSv1.3, and " +
+          "the Mailer's hint names the cipher list, not the versions",
+        async () => {
+          const server = await real({ tls: "implicit", minVersion: "TLSv1.3" })
+          const settings = H.settingsOf(
+            H.values(server, "SSL_TLS", {
+              ...versionSettings("TLSv1.2,TLSv1.3"),
+              allowCustomCipherSuitesForOutboundCommunication: "true",
+              customCipherSuitesForOutboundCommunication: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            }),
+          )
+
+          const direct = await H.sendDirect(transport, settings)
+          failure(direct.result, { reason: "TlsVersionMismatch", phase: "tls" })
+          const { result } = await H.sendViaMailer(transport, settings)
+
+          if (result._tag === "Success" || result.failure._tag !== "DeliveryError") {
+            throw new Error("expected a DeliveryError")
+          }
+          const error = result.failure.last
+          expect({ reason: error.reason, phase: error.phase }).toEqual({
+            reason: "TlsVersionMismatch",
+            phase: "tls",
+          })
+          expect(error.hint).toContain(
+            "customCipherSuitesForOutboundCommunication has no suite for TLSv1.3",
+          )
+          expect(server.messages).toEqual([])
         },
         timeout(15_000),
       )

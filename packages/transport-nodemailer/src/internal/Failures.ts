@@ -359,20 +359,26 @@ export const fromSession = (
           error,
         )
       }
-      return build(
-        policy,
-        {
-          reason: "AuthRejected",
-          phase: "auth",
-          command: session.lastCommand("AUTH"),
-          reply,
-          detail: "the server rejected the credentials",
-          hint:
-            "check mailuser and mailpass; spoc-mail does not retry, nor try the backup, " +
-            "so that the account is not locked",
-        },
-        error,
-      )
+      {
+        const command = session.lastCommand("AUTH")
+        const refusal = TransportFailures.authRefusal(
+          { code: reply.code, enhancedCode: reply.enhancedCode, text: reply.serverText ?? "" },
+          // `AUTH PLAIN ****` names the mechanism in its first two words.
+          command?.split(" ").slice(0, 2).join(" ") ?? "AUTH",
+        )
+        return build(
+          policy,
+          {
+            reason: refusal.reason,
+            phase: "auth",
+            command,
+            reply,
+            detail: refusal.detail,
+            hint: refusal.hint,
+          },
+          error,
+        )
+      }
 
     case "EENVELOPE":
       return envelopeError(error, reply, policy, session)

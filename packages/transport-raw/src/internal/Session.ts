@@ -458,22 +458,17 @@ const authenticate = (
     }
 
     const shown = `AUTH ${mechanism}`
-    const rejected = (answer: Reply.Reply): Error =>
-      error(
-        policy,
-        "AuthRejected",
-        "auth",
-        answer.code === 535
-          ? "the server rejected the user name or password"
-          : `the server refused ${shown}`,
-        {
-          command: shown,
-          reply: answer,
-          hint:
-            "check mailuser and mailpass; spoc-mail does not retry, so that repeated attempts " +
-            "do not lock the account",
-        },
+    const rejected = (answer: Reply.Reply): Error => {
+      const refusal = TransportFailures.authRefusal(
+        { code: answer.code, enhancedCode: answer.enhancedCode, text: Reply.text(answer) },
+        shown,
       )
+      return error(policy, refusal.reason, "auth", refusal.detail, {
+        command: shown,
+        reply: answer,
+        hint: refusal.hint,
+      })
+    }
     const step = (command: Command.Command, expected: number) =>
       exchange(socket, policy, "auth", command, shown).pipe(
         Effect.flatMap((answer) =>

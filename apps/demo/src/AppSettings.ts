@@ -11,7 +11,7 @@
  */
 import { hostname } from "node:os"
 import { join } from "node:path"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readFileSync, statSync } from "node:fs"
 import { type ConfigSource, SettingsResolution, TrustStore } from "@spoc-mail/core"
 import { EnvSource } from "@spoc-mail/source-env"
 import { ManagementServerSource } from "@spoc-mail/source-management-server"
@@ -39,10 +39,24 @@ export const spocHomeOf = (
   env: Readonly<Record<string, string | undefined>>,
 ): string => Option.getOrElse(options.spocHome, () => env["SPOC_HOME"] || process.cwd())
 
+const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
+}
+
 export const loadSettings = (options: LoadOptions) =>
   Effect.gen(function* () {
     const env = options.env ?? process.env
     const spocHome = spocHomeOf(options, env)
+    if (!isDirectory(spocHome)) {
+      return yield* new UsageError({
+        detail: `the spoc home ${spocHome} is not a folder`,
+        fix: "give --spoc-home (or SPOC_HOME) the controller's installation folder",
+      })
+    }
     const resolveOptions = { spocHome }
 
     const local: Array<ConfigSource.ConfigSource> = []

@@ -51,7 +51,13 @@ describe("spoc-mail config", () => {
         expect(output).not.toContain(Buffer.from(secret).toString("base64"))
       }
       if (json.length === 0) expect(result.stdout).toMatch(/^mailpass\s+\(set\)/m)
-      else expect(JSON.parse(result.stdout).settings.mailpass.value).toBe("(set)")
+      else {
+        expect(JSON.parse(result.stdout).settings.mailpass).toMatchObject({
+          value: null,
+          secret: true,
+          set: true,
+        })
+      }
     }
   })
 

@@ -146,3 +146,30 @@ describe("broken config-source plugins", () => {
     }
   })
 })
+
+describe("the controller's folder", () => {
+  it("must exist when given", async () => {
+    const result = await runCli(["config", "--no-env", "--spoc-home", join(dir, "missing")])
+
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/spoc home .*missing is not a folder/)
+  })
+})
+
+describe("config output", () => {
+  it("shows control characters in values as escapes, and JSON says what kind of empty", async () => {
+    const conf = join(dir, "spoc.conf")
+    writeFileSync(conf, "mailserver = smtp.example.com\nmailuser = [EMPTY]\n")
+
+    const text = await runCli(["config", "--spoc-conf", conf], {
+      SPOC_MAILFROM: "a\rb@example.com",
+    })
+    const json = await runCli(["config", "--no-env", "--json", "--spoc-conf", conf])
+
+    expect(text.stdout).toMatch(/^mailfrom\s+a\\rb@example\.com\s+env/m)
+    const settings = JSON.parse(json.stdout).settings
+    expect(settings.mailuser).toMatchObject({ value: "", forcedEmpty: true, layer: "spoc.conf" })
+    expect(settings.mailfrom).toMatchObject({ value: null, layer: "default" })
+    expect(settings.mailserver).toMatchObject({ value: "smtp.example.com" })
+  })
+})

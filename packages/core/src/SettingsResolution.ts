@@ -146,6 +146,12 @@ const closestKey = (key: string): SettingKey | undefined => {
   return bestDistance <= Math.max(2, Math.floor(key.length / 5)) ? best : undefined
 }
 
+/** A key in quotes, invisible characters (a second BOM, a tab) shown as escapes. */
+const quoted = (key: string): string =>
+  `"${key.replace(/[\x00-\x1f\x7f\u200b-\u200f\ufeff]/g, (c) => {
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  })}"`
+
 /** Picks the winner of every key; a pure function of the snapshots. */
 const pickWinners = (
   snapshots: ReadonlyArray<SourceSnapshot>,
@@ -208,7 +214,7 @@ export const resolve = (
         layer: snapshot.layer,
         key: entry.key,
         origin: entry.origin,
-        message: `unknown key "${entry.key}" is ignored`,
+        message: `unknown key ${quoted(entry.key)} is ignored`,
         fix: suggestion === undefined ? "remove it" : `did you mean ${suggestion}?`,
       })
     }
@@ -314,6 +320,16 @@ export const resolve = (
   }
 
   warnings.push(...crossKeyWarnings(winner, encryption, port, user))
+  if (mailserverbackup !== undefined && mailserverbackup.host === mailserver?.host) {
+    const w = winner("mailserverbackup")
+    warnings.push({
+      layer: w.layer,
+      key: "mailserverbackup",
+      origin: w.origin,
+      message: "the backup server is the primary server: a failover would try it again",
+      fix: "name a different server, or clear mailserverbackup with [EMPTY]",
+    })
+  }
 
   const spocHome = options.spocHome ?? process.cwd()
   const exists = options.exists ?? existsSync

@@ -134,4 +134,19 @@ describe("settings resolution", () => {
       value: { _tag: "Text", text: "/opt/spoc/conf/ssl-truststore" },
     })
   })
+
+  it("shows invisible characters of an unknown key, such as a second BOM", () => {
+    const resolution = resolve([layer("spoc.conf", { "\ufeffmailserver": "a.example" })])
+
+    expect(resolution.warnings[0]?.message).toBe('unknown key "\\ufeffmailserver" is ignored')
+    expect(resolution.warnings[0]?.fix).toBe("did you mean mailserver?")
+  })
+
+  it("warns when the backup server is the primary", () => {
+    const resolution = resolve([
+      layer("spoc.conf", { mailserver: "smtp.example.com", mailserverbackup: "SMTP.example.com" }),
+    ])
+
+    expect(resolution.warnings.map((w) => w.key)).toContain("mailserverbackup")
+  })
 })

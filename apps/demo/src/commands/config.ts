@@ -13,16 +13,45 @@ import { handled } from "../Cli.ts"
 import { exitCodes } from "../ExitCodes.ts"
 import { sourceFlags } from "../SourceOptions.ts"
 
+/** Control characters made visible, so a value cannot break the table. */
+const visible = (text: string): string =>
+  text.replace(/[\x00-\x1f\x7f\ufeff]/g, (c) =>
+    c === "\r"
+      ? "\\r"
+      : c === "\n"
+        ? "\\n"
+        : c === "\t"
+          ? "\\t"
+          : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  )
+
 const showValue = (value: SettingsResolution.ShownValue): string => {
   switch (value._tag) {
     case "Text":
-      return value.text
+      return visible(value.text)
     case "Secret":
       return value.set ? "(set)" : "(not set)"
     case "Empty":
       return value.forced ? "(empty: [EMPTY])" : "(empty)"
     case "Unset":
       return "(not set)"
+  }
+}
+
+/**
+ * A value for `--json`: the text, or what kind of nothing it is, so that a
+ * value that happens to read "(not set)" cannot be mistaken for none.
+ */
+const jsonValue = (value: SettingsResolution.ShownValue) => {
+  switch (value._tag) {
+    case "Text":
+      return { value: value.text }
+    case "Secret":
+      return { value: null, secret: true, set: value.set }
+    case "Empty":
+      return { value: "", forcedEmpty: value.forced }
+    case "Unset":
+      return { value: null }
   }
 }
 
@@ -33,13 +62,13 @@ export const toJson = (resolution: SettingsResolution.Resolution) => ({
     resolution.provenance.map((p) => [
       p.key,
       {
-        value: showValue(p.value),
+        ...jsonValue(p.value),
         layer: p.layer,
         origin: Origin.formatLong(p.origin),
         shadowed: p.shadowed.map((s) => ({
           layer: s.layer,
           origin: Origin.formatLong(s.origin),
-          value: showValue(s.value),
+          ...jsonValue(s.value),
         })),
       },
     ]),

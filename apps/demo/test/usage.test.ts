@@ -157,7 +157,7 @@ describe("the controller's folder", () => {
 })
 
 describe("config output", () => {
-  it("shows control characters in values as escapes, and JSON says what kind of empty", async () => {
+  it("escapes control characters; JSON says what kind of empty", async () => {
     const conf = join(dir, "spoc.conf")
     writeFileSync(conf, "mailserver = smtp.example.com\nmailuser = [EMPTY]\n")
 

@@ -17,12 +17,19 @@
  * OpenSSL's security level for TLSv1 and TLSv1.1 only). A port and mode
  * mismatch (a plain greeting where TLS was expected; silence, or a listener
  * that wants a TLS ClientHello, where a greeting was expected) is named.
+ * Because the search and the scan use every version and the default suites,
+ * the recommendation is held against the settings checked: when the server
+ * accepts only versions they exclude, or that a custom cipher list keeps
+ * out, or shares no suite with that list, it names the keys to change.
  *
  * Certificate verification is never turned off: every TLS connection uses
  * the TlsPolicy's options (trust store plus system roots, host name, key
  * strength). The chain is read as the handshake ends, before Node refuses an
  * untrusted one (see `internal/ProbeConnection.ts`), and nothing is sent over
  * a connection that did not verify.
+ *
+ * QUIT is sent only after a greeting, so that a connection the scan ends
+ * right after its handshake is closed without a word out of turn.
  *
  * It sends no mail (never MAIL, RCPT or DATA) and no credentials unless
  * a password is given; then it authenticates as a send would (PLAIN, else
@@ -41,6 +48,7 @@
  */
 import { X509Certificate } from "node:crypto"
 import {
+  CipherSuites,
   type Settings,
   TlsPolicy,
   TlsVersions,
@@ -202,12 +210,35 @@ export interface VersionScan {
   readonly results: ReadonlyArray<VersionResult>
 }
 
+/** A change to the settings without which the recommended mode and port would fail. */
+export interface SettingsChange {
+  /** The keys to change. */
+  readonly keys: ReadonlyArray<Settings.SettingKey>
+  /** What to change and why, as a sentence. */
+  readonly detail: string
+}
+
 export interface Recommendation {
   readonly mode: Settings.EncryptionMode
   readonly port: number
   readonly reason: string
+  /**
+   * Set when the TLS settings checked would fail there (the server accepts only
+   * versions they exclude or a custom cipher list keeps out, or shares no suite
+   * with that list): what to change as well.
+   */
+  readonly change: SettingsChange | undefined
   /** What still stands in the way there: an untrusted chain, no encryption at all. */
   readonly caveat: string | undefined
+}
+
+/** The TLS versions of the settings checked. */
+export interface TlsSettingsReport {
+  /** As cryptographicProtocolsForOutboundCommunication sets them. */
+  readonly configured: TlsVersions.TlsVersionRange
+  /** What a send offers: narrowed to what a custom cipher list can negotiate. */
+  readonly offered: TlsVersions.TlsVersionRange
+  readonly customCipherSuites: boolean
 }
 
 export interface ProbeReport {
@@ -225,6 +256,7 @@ export interface ProbeReport {
   readonly listener: { readonly kind: ListenerKind; readonly detail: string }
   /** Set when the port speaks another mode than the one checked. */
   readonly mismatch: string | undefined
+  readonly tlsSettings: TlsSettingsReport
   readonly recommendation: Recommendation | undefined
   /** Which TLS versions the recommended TLS mode and port accept. */
   readonly versions: VersionScan | undefined
@@ -263,6 +295,14 @@ const classified = (
   found: TransportFailures.Classified,
   cause: unknown,
 ): Stopped => stop(phase, found.reason, found.detail, { hint: found.hint, cause })
+
+/** The failure with the detail and hint of a better classification. */
+const withClassified = (failure: Failure, found: TransportFailures.Classified): Failure => ({
+  ...failure,
+  reason: found.reason,
+  detail: found.detail,
+  hint: found.hint,
+})
 
 const isTlsError = (cause: unknown): boolean => {
   const code = String((cause as { code?: unknown }).code ?? "")
@@ -713,14 +753,15 @@ const dialogue = (
       tried: { mechanism, accepted: result.ok, reply: Reply.format(result.answer) },
     }
     if (!result.ok) {
-      return yield* stop(
-        "auth",
-        "AuthRejected",
-        result.answer.code === 535
-          ? "the server rejected the user name or password"
-          : `the server refused AUTH ${mechanism}`,
-        { reply: result.answer, hint: "check mailuser and mailpass" },
+      const answer = result.answer
+      const refusal = TransportFailures.authRefusal(
+        { code: answer.code, enhancedCode: answer.enhancedCode, text: Reply.text(answer) },
+        `AUTH ${mechanism}`,
       )
+      return yield* stop("auth", refusal.reason, refusal.detail, {
+        reply: answer,
+        hint: refusal.hint,
+      })
     }
   })
 
@@ -752,18 +793,29 @@ const attempt = (
       ),
       (connection) =>
         Effect.result(dialogue(connection, ctx, spec, draft, started)).pipe(
-          Effect.tap(() => connection.quit(ctx.quitWaitMs)),
+          // QUIT only once the server has greeted: before that it is out of turn, and servers
+          // answer "421 You talk too soon". Without a greeting the connection is just closed.
+          Effect.tap(() =>
+            draft.greeting?.kind === "reply" ? connection.quit(ctx.quitWaitMs) : Effect.void,
+          ),
         ),
       (connection) => Effect.sync(() => connection.destroy()),
     )
     const stopped = outcome._tag === "Failure" ? outcome.failure : undefined
+    const failure =
+      stopped?.failure.reason === "TlsVersionMismatch" && spec.policy.removedByCipherList.length > 0
+        ? withClassified(
+            stopped.failure,
+            TransportFailures.versionMismatch(spec.policy.removedByCipherList),
+          )
+        : stopped?.failure
     return {
       attempt: {
         port: spec.port,
         mode: spec.mode,
         purpose: spec.purpose === "check" ? ("check" as const) : ("search" as const),
         ...draft,
-        failure: stopped?.failure,
+        failure,
         durationMs: Date.now() - started,
       },
       cause: stopped?.cause,
@@ -868,6 +920,102 @@ const caveatOf = (attempt: Attempt): string | undefined => {
   return `${refusal.detail}${refusal.hint === undefined ? "" : `: ${refusal.hint}`}`
 }
 
+const versionsKey = "cryptographicProtocolsForOutboundCommunication"
+const allowKey = "allowCustomCipherSuitesForOutboundCommunication"
+const suitesKey = "customCipherSuitesForOutboundCommunication"
+
+/** `TLSv1.2 and TLSv1.3`. */
+const listed = (versions: ReadonlyArray<TlsVersions.TlsVersion>): string =>
+  versions.length <= 1
+    ? (versions[0] ?? "")
+    : `${versions.slice(0, -1).join(", ")} and ${versions[versions.length - 1]}`
+
+const rankOf = (version: TlsVersions.TlsVersion): number => TlsVersions.tlsVersions.indexOf(version)
+
+/** The smallest range holding `range` and every one of `versions`. */
+const spanning = (
+  range: TlsVersions.TlsVersionRange,
+  versions: ReadonlyArray<TlsVersions.TlsVersion>,
+): TlsVersions.TlsVersionRange => {
+  const ranks = [range.min, range.max, ...versions].map(rankOf)
+  return {
+    min: TlsVersions.tlsVersions[Math.min(...ranks)]!,
+    max: TlsVersions.tlsVersions[Math.max(...ranks)]!,
+  }
+}
+
+/**
+ * What the TLS settings checked must change for `found` to work: the probe
+ * finds places with every version and the default suites, so a place it
+ * found may still refuse a send with the settings as they are.
+ */
+const changeFor = (
+  found: Attempt,
+  scan: VersionScan | undefined,
+  policy: TlsPolicy.TlsPolicyShape,
+  check: Attempt,
+  tls: TlsPolicy.TlsPolicySettings,
+): SettingsChange | undefined => {
+  if (found.mode === "NONE") return undefined
+  const accepted = scan?.results.filter((r) => r.accepted === true).map((r) => r.version) ?? []
+  const negotiated = TlsVersions.tlsVersions.find((v) => v === found.tls?.protocol)
+  const server = accepted.length > 0 ? accepted : negotiated === undefined ? [] : [negotiated]
+  if (server.length === 0) return undefined
+
+  // Versions that fit: only a custom list sharing no suite with the server stands in the way.
+  if (server.some((v) => TlsVersions.includes(policy.versions, v))) {
+    const samePlace = found.port === check.port && found.mode === check.mode
+    if (samePlace && tls.allowCustomCipherSuites && check.failure?.reason === "NoSharedCipher") {
+      return {
+        keys: [suitesKey, allowKey],
+        detail:
+          `the server shares no suite with ${suitesKey} (with spoc-mail's default suites it ` +
+          `chose ${found.tls?.cipher ?? "another one"}): add that suite to the list, or set ` +
+          `${allowKey} to false`,
+      }
+    }
+    return undefined
+  }
+
+  // The version setting allows some, but the custom list has no suite for them.
+  const removed = server.filter((v) => TlsVersions.includes(policy.configuredVersions, v))
+  if (removed.length > 0) {
+    return {
+      keys: [suitesKey, allowKey],
+      detail:
+        `the server accepts only ${listed(server)}, which ${versionsKey} allows but ${suitesKey} ` +
+        `has no suite for, so a send does not offer it: add ` +
+        `${TransportFailures.suitesToAdd(removed)} to that list, or set ${allowKey} to false`,
+    }
+  }
+
+  // The version setting excludes every version the server accepts.
+  const modern = server.filter((v) => !TlsVersions.includesLegacy({ min: v, max: v }))
+  const wanted = modern.length > 0 ? modern : server
+  const range = spanning(policy.configuredVersions, wanted)
+  const keys: Array<Settings.SettingKey> = [versionsKey]
+  let detail =
+    `the server accepts only ${listed(server)}, which ${versionsKey} ` +
+    `(${TlsVersions.format(policy.configuredVersions)}) excludes: set it to ` +
+    TlsVersions.format(range)
+  if (tls.allowCustomCipherSuites) {
+    const narrowed = CipherSuites.narrowRange(tls.cipherSuites, range)
+    const missing = wanted.filter(
+      (v) => narrowed === undefined || !TlsVersions.includes(narrowed, v),
+    )
+    if (missing.length > 0) {
+      keys.push(suitesKey, allowKey)
+      detail +=
+        `, and add ${TransportFailures.suitesToAdd(missing)} to ${suitesKey} (or set ` +
+        `${allowKey} to false)`
+    }
+  }
+  if (modern.length === 0) {
+    detail += `; ${listed(server)} ${server.length === 1 ? "is" : "are"} outdated: have the server upgraded`
+  }
+  return { keys, detail }
+}
+
 /** Which of the four versions the server accepts, each tried alone with core's TlsPolicy. */
 const scanVersions = (
   ctx: ProbeContext,
@@ -962,11 +1110,12 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport> =>
 
     // 1. The mode being checked, with its own TLS settings, as a send would run it.
     const checkMode = attemptModeOf(options.mode)
+    const checkPolicy = TlsPolicy.make(options.tls, options.trust)
     const { attempt: check } = yield* attempt(ctx, {
       port: options.port,
       mode: checkMode,
       purpose: "check",
-      policy: TlsPolicy.make(options.tls, options.trust),
+      policy: checkPolicy,
       plainWhenNoStartTls: options.mode === "STARTTLS",
       user: options.user,
       password: options.user === undefined ? undefined : options.password,
@@ -1011,7 +1160,16 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport> =>
       if (plain !== undefined) found = { ...plain, mode: "NONE" }
     }
 
+    // 5. Which versions the TLS mode found accepts.
+    const versions =
+      found !== undefined && found.mode !== "NONE"
+        ? yield* scanVersions(ctx, found.port, found.mode)
+        : undefined
+
+    // 6. The recommendation, with what the TLS settings must change for it to work.
     const checkWorks = check.failure === undefined
+    const change =
+      found === undefined ? undefined : changeFor(found, versions, checkPolicy, check, options.tls)
     const recommendation: Recommendation | undefined =
       found === undefined
         ? undefined
@@ -1023,15 +1181,12 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport> =>
                 ? `${options.mode} works on port ${found.port}`
                 : found.mode === "NONE"
                   ? `port ${found.port} accepts plain SMTP, and no TLS mode was found`
-                  : `${found.mode} works on port ${found.port}`,
+                  : change !== undefined
+                    ? `${found.mode} works on port ${found.port}, but not with these TLS settings`
+                    : `${found.mode} works on port ${found.port}`,
+            change,
             caveat: caveatOf(found),
           }
-
-    // 5. Which versions the TLS mode found accepts.
-    const versions =
-      found !== undefined && found.mode !== "NONE"
-        ? yield* scanVersions(ctx, found.port, found.mode)
-        : undefined
 
     const listener = listenerOf(attempts.filter((a) => a.port === options.port))
     return {
@@ -1042,6 +1197,11 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport> =>
       check: { works: checkWorks, failure: check.failure, warnings: check.warnings },
       listener,
       mismatch: mismatchOf(options.mode, options.port, listener),
+      tlsSettings: {
+        configured: checkPolicy.configuredVersions,
+        offered: checkPolicy.versions,
+        customCipherSuites: options.tls.allowCustomCipherSuites,
+      },
       recommendation,
       versions,
       attempts,

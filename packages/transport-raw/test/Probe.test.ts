@@ -1,5 +1,6 @@
 import * as net from "node:net"
-import { type Settings, TrustStore } from "@spoc-mail/core"
+import * as tls from "node:tls"
+import { CipherSuites, type Settings, TrustStore } from "@spoc-mail/core"
 import {
   readFixture,
   rootCa,
@@ -397,6 +398,175 @@ describe("probe: certificates and TLS versions", () => {
   })
 })
 
+/** A custom list parsed as settings resolution would. */
+const suites = (text: string): CipherSuites.CipherSuiteList => {
+  const parsed = CipherSuites.parse(text)
+  if (!parsed.ok) throw new Error(parsed.problem)
+  return parsed.value
+}
+
+const tls12Suite = "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+
+describe("probe: the recommendation holds against the TLS settings checked", () => {
+  const tls13Only = () =>
+    smtp({ tls: "implicit", certificate: "server", minVersion: "TLSv1.3", maxVersion: "TLSv1.3" })
+
+  it("a custom TLS 1.2 list capping TLSv1.2,TLSv1.3: the list is what to change", async () => {
+    const server = await tls13Only()
+    const { report } = await probe(
+      await optionsFor(server, "SSL_TLS", {
+        tls: {
+          tlsVersions: { min: "TLSv1.2", max: "TLSv1.3" },
+          allowCustomCipherSuites: true,
+          cipherSuites: suites(tls12Suite),
+        },
+      }),
+    )
+
+    expect(report.check.failure).toMatchObject({ phase: "tls", reason: "TlsVersionMismatch" })
+    expect(report.check.failure?.hint).toContain(
+      "customCipherSuitesForOutboundCommunication has no suite for TLSv1.3",
+    )
+    expect(report.tlsSettings).toEqual({
+      configured: { min: "TLSv1.2", max: "TLSv1.3" },
+      offered: { min: "TLSv1.2", max: "TLSv1.2" },
+      customCipherSuites: true,
+    })
+    expect(accepted(report)).toEqual(["TLSv1.3"])
+    expect(report.recommendation).toMatchObject({
+      mode: "SSL_TLS",
+      port: server.port,
+      reason: `SSL_TLS works on port ${server.port}, but not with these TLS settings`,
+      change: {
+        keys: [
+          "customCipherSuitesForOutboundCommunication",
+          "allowCustomCipherSuitesForOutboundCommunication",
+        ],
+      },
+    })
+    expect(report.recommendation?.change?.detail).toMatch(
+      /^the server accepts only TLSv1\.3, which cryptographicProtocolsForOutboundCommunication allows but customCipherSuitesForOutboundCommunication has no suite for/,
+    )
+    expect(report.recommendation?.change?.detail).toContain("TLS_AES_256_GCM_SHA384")
+  })
+
+  it("versions that exclude the server's: the version setting is what to change", async () => {
+    const server = await tls13Only()
+    const { report } = await probe(
+      await optionsFor(server, "SSL_TLS", {
+        tls: {
+          tlsVersions: { min: "TLSv1.2", max: "TLSv1.2" },
+          allowCustomCipherSuites: false,
+          cipherSuites: { suites: [] },
+        },
+      }),
+    )
+
+    expect(report.check.failure?.reason).toBe("TlsVersionMismatch")
+    expect(report.check.failure?.hint).toContain(
+      "set cryptographicProtocolsForOutboundCommunication to versions the server supports",
+    )
+    expect(report.recommendation?.change).toEqual({
+      keys: ["cryptographicProtocolsForOutboundCommunication"],
+      detail:
+        "the server accepts only TLSv1.3, which cryptographicProtocolsForOutboundCommunication " +
+        "(TLSv1.2) excludes: set it to >=TLSv1.2",
+    })
+  })
+
+  it("versions and a custom list that both exclude the server's: both are named", async () => {
+    const server = await tls13Only()
+    const { report } = await probe(
+      await optionsFor(server, "SSL_TLS", {
+        tls: {
+          tlsVersions: { min: "TLSv1.2", max: "TLSv1.2" },
+          allowCustomCipherSuites: true,
+          cipherSuites: suites(tls12Suite),
+        },
+      }),
+    )
+
+    expect(report.recommendation?.change?.keys).toEqual([
+      "cryptographicProtocolsForOutboundCommunication",
+      "customCipherSuitesForOutboundCommunication",
+      "allowCustomCipherSuitesForOutboundCommunication",
+    ])
+    expect(report.recommendation?.change?.detail).toContain(
+      "set it to >=TLSv1.2, and add TLS 1.3 suites",
+    )
+  })
+
+  it("a custom list sharing no suite with the server: the list is what to change", async () => {
+    const server = await smtp({
+      tls: "implicit",
+      certificate: "server",
+      maxVersion: "TLSv1.2",
+      ciphers: "ECDHE-RSA-AES256-GCM-SHA384",
+    })
+    const { report } = await probe(
+      await optionsFor(server, "SSL_TLS", {
+        tls: {
+          tlsVersions: { min: "TLSv1.2", max: "TLSv1.2" },
+          allowCustomCipherSuites: true,
+          cipherSuites: suites(tls12Suite),
+        },
+      }),
+    )
+
+    expect(report.check.failure?.reason).toBe("NoSharedCipher")
+    expect(report.recommendation?.change?.keys).toEqual([
+      "customCipherSuitesForOutboundCommunication",
+      "allowCustomCipherSuitesForOutboundCommunication",
+    ])
+    expect(report.recommendation?.change?.detail).toContain(
+      "it chose TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    )
+  })
+
+  it("settings that work there need no change", async () => {
+    const server = await tls13Only()
+    const { report } = await probe(await optionsFor(server, "SSL_TLS"))
+
+    expect(report.check.works).toBe(true)
+    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", change: undefined })
+  })
+
+  it("the version scan closes a TLS-first connection without QUIT before the greeting", async () => {
+    // A TLS-first server that greets late and notes what a client says before the greeting.
+    const early: Array<string> = []
+    let connections = 0
+    const server = tls.createServer(
+      { key: readFixture("pki/server.key"), cert: readFixture("pki/server.chain.crt") },
+      (socket) => {
+        connections += 1
+        let greeted = false
+        socket.on("error", () => {})
+        socket.on("data", (chunk: Buffer) => {
+          if (!greeted) early.push(chunk.toString("latin1"))
+          else if (/^QUIT/im.test(chunk.toString("latin1"))) socket.end("221 2.0.0 Bye\r\n")
+          else socket.write("250-smtp.test\r\n250 8BITMIME\r\n")
+        })
+        setTimeout(() => {
+          greeted = true
+          if (!socket.destroyed) socket.write("220 smtp.test ESMTP slow greeter\r\n")
+        }, 300)
+      },
+    )
+    server.on("tlsClientError", () => {})
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const port = (server.address() as net.AddressInfo).port
+
+    const { report } = await probe(await optionsFor({ port }, "SSL_TLS"))
+
+    expect(report.check.works).toBe(true)
+    // The scan's handshakes were made, and none of them spoke before the greeting.
+    expect(accepted(report)).toEqual(["TLSv1.2", "TLSv1.3"])
+    expect(connections).toBeGreaterThanOrEqual(1)
+    expect(early).toEqual([])
+  })
+})
+
 describe("probe: STARTTLS not offered, and AUTH", () => {
   it("STARTTLS without credentials works in plain text, with a warning", async () => {
     const server = await smtp({ tls: "none" })
@@ -472,6 +642,32 @@ describe("probe: STARTTLS not offered, and AUTH", () => {
   })
 })
 
+describe("probe: AUTH refused until encrypted", () => {
+  it("a 538 under NONE says to encrypt first, not to check the password", async () => {
+    const server = await scripted({
+      script: [
+        Script.send("220 smtp.test ESMTP\r\n"),
+        Script.expect(/^EHLO /i, lines("250-smtp.test", "250-STARTTLS", "250 AUTH PLAIN LOGIN")),
+        Script.expect(/^AUTH /i, "538 5.7.11 Must issue a STARTTLS command first\r\n"),
+        Script.expect(/^QUIT/i, "221 2.0.0 Bye\r\n"),
+        Script.close(),
+      ],
+    })
+    const { report } = await probe(
+      await optionsFor(server, "NONE", { user, password: Redacted.make(password) }),
+    )
+
+    expect(report.check.failure).toMatchObject({
+      phase: "auth",
+      reason: "AuthRejected",
+      hint:
+        "the server requires encryption before AUTH: set mailSmtpEncryption to " +
+        "STARTTLS_REQUIRED (or SSL_TLS)",
+    })
+    expect(report.check.failure?.reply).toMatch(/^538 5\.7\.11/)
+  })
+})
+
 describe("probe: the JSON report", () => {
   it("has every field, null where it does not apply", async () => {
     const { report } = await probe(await optionsFor({ port: await closedPort() }, "SSL_TLS"))
@@ -485,6 +681,7 @@ describe("probe: the JSON report", () => {
       "check",
       "listener",
       "mismatch",
+      "tlsSettings",
       "recommendation",
       "versions",
       "attempts",

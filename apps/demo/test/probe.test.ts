@@ -87,6 +87,82 @@ describe("spoc-mail probe", () => {
     })
   })
 
+  it("names the custom cipher list as what to change when it keeps out the server's TLS 1.3", async () => {
+    const server = await start({ tls: "implicit", minVersion: "TLSv1.3", maxVersion: "TLSv1.3" })
+    const conf = writeConf({
+      mailSmtpPort: server.port,
+      mailSmtpEncryption: "SSL_TLS",
+      cryptographicProtocolsForOutboundCommunication: "TLSv1.2,TLSv1.3",
+      allowCustomCipherSuitesForOutboundCommunication: "true",
+      customCipherSuitesForOutboundCommunication: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    })
+
+    const text = await runCli(["probe", "--no-env", "--spoc-conf", conf])
+    expect(text.code).toBe(6)
+    expect(text.stdout).toContain(
+      "customCipherSuitesForOutboundCommunication has no suite for TLSv1.3",
+    )
+    expect(text.stdout).toContain("TLSv1 no, TLSv1.1 no, TLSv1.2 no, TLSv1.3 yes")
+    expect(text.stdout).toContain(
+      "  a send with these settings offers TLSv1.2 (cryptographicProtocolsForOutboundCommunication " +
+        "says TLSv1.2,TLSv1.3; the custom cipher list keeps TLSv1.3 out)",
+    )
+    expect(text.stdout).toContain(
+      `Recommendation: mailSmtpEncryption=SSL_TLS, mailSmtpPort=${server.port}, and change ` +
+        "customCipherSuitesForOutboundCommunication / " +
+        "allowCustomCipherSuitesForOutboundCommunication " +
+        `(SSL_TLS works on port ${server.port}, but not with these TLS settings).`,
+    )
+    expect(text.stdout).toMatch(/\n {2}Change: the server accepts only TLSv1\.3, which /)
+    expect(text.stdout).not.toContain(`(SSL_TLS works on port ${server.port}).`)
+
+    const json = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--json"])
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      tlsSettings: {
+        configured: { min: "TLSv1.2", max: "TLSv1.3" },
+        offered: { min: "TLSv1.2", max: "TLSv1.2" },
+        customCipherSuites: true,
+      },
+      recommendation: {
+        mode: "SSL_TLS",
+        change: {
+          keys: [
+            "customCipherSuitesForOutboundCommunication",
+            "allowCustomCipherSuitesForOutboundCommunication",
+          ],
+        },
+      },
+    })
+  })
+
+  it("names the version setting as what to change when it excludes the server's TLS 1.3", async () => {
+    const server = await start({ tls: "implicit", minVersion: "TLSv1.3", maxVersion: "TLSv1.3" })
+    const conf = writeConf({ mailSmtpPort: server.port, mailSmtpEncryption: "SSL_TLS" })
+
+    const text = await runCli(["probe", "--no-env", "--spoc-conf", conf])
+    expect(text.code).toBe(6)
+    expect(text.stdout).toContain(
+      `Recommendation: mailSmtpEncryption=SSL_TLS, mailSmtpPort=${server.port}, and change ` +
+        "cryptographicProtocolsForOutboundCommunication",
+    )
+    expect(text.stdout).toContain(
+      "  Change: the server accepts only TLSv1.3, which " +
+        "cryptographicProtocolsForOutboundCommunication (TLSv1.2) excludes: set it to >=TLSv1.2.",
+    )
+  })
+
+  it("shows the certificate's IPv6 address as ::1", async () => {
+    const server = await start({ host: "127.0.0.2", tls: "implicit", certificate: "server" })
+    const conf = writeConf({ mailserver: "127.0.0.2", mailSmtpPort: server.port })
+
+    const text = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--mode", "SSL_TLS"])
+    expect(text.stdout).toContain(
+      "the server's certificate is issued for localhost, smtp.test, 127.0.0.1, ::1, " +
+        "not for 127.0.0.2",
+    )
+    expect(text.stdout).not.toContain("0:0:0:0:0:0:0:1")
+  })
+
   it("--auth logs in and reports a rejection with the auth code, never the password", async () => {
     const server = await start({
       tls: "starttls",

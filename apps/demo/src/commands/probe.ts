@@ -18,9 +18,7 @@ import {
   Mailer,
   Origin,
   type Settings,
-  SettingsParser,
-  SettingsResolution,
-  type TlsPolicy,
+  TlsVersions,
   TransportError,
   TrustStore,
 } from "@spoc-mail/core"
@@ -31,6 +29,7 @@ import * as Option from "effect/Option"
 import { Command, Flag } from "effect/cli"
 import { loadSettings } from "../AppSettings.ts"
 import { handled } from "../Cli.ts"
+import { connectionSettingsOf } from "../ConnectionSettings.ts"
 import { exitCodes, forTransportFailure } from "../ExitCodes.ts"
 import { UsageError } from "../Report.ts"
 import { type SourceOptions, sourceFlags } from "../SourceOptions.ts"
@@ -51,101 +50,6 @@ interface ProbeFlags extends SourceOptions {
 /** Where each mode usually listens, for `--mode` without a configured or given port. */
 const usualPort = (mode: Settings.EncryptionMode): number =>
   mode === "SSL_TLS" ? 465 : mode === "NONE" ? 25 : 587
-
-/** The settings a probe uses; typed even when others keep the settings from sending. */
-interface ProbeSettings {
-  readonly host: string | undefined
-  readonly port: number
-  readonly portConfigured: boolean
-  readonly mode: Settings.EncryptionMode
-  readonly connectionTimeoutMs: number
-  readonly commandTimeoutMs: number
-  readonly tls: TlsPolicy.TlsPolicySettings
-  readonly user: string | undefined
-  readonly credentials: Settings.Credentials | undefined
-}
-
-/**
- * Reads what a probe needs from a resolution. When problems stop sending,
- * only those about keys a probe needs count; the rest is read from each
- * key's winning text with core's parsers (the defaults when unset).
- */
-const probeSettingsOf = (
-  resolution: SettingsResolution.Resolution,
-  hostGiven: boolean,
-): Effect.Effect<ProbeSettings, SettingsResolution.ConfigError | UsageError> => {
-  const layerOf = (key: Settings.SettingKey) =>
-    resolution.provenance.find((p) => p.key === key)?.layer ?? "default"
-  const settings = resolution.settings
-  if (settings !== undefined) {
-    return Effect.succeed({
-      host: settings.mailserver.host,
-      port: settings.port,
-      portConfigured: layerOf("mailSmtpPort") !== "default",
-      mode: settings.encryption,
-      connectionTimeoutMs: settings.connectionTimeoutMs,
-      commandTimeoutMs: settings.commandTimeoutMs,
-      tls: settings,
-      user: settings.credentials?.user,
-      credentials: settings.credentials,
-    })
-  }
-
-  const unneeded = new Set<string>(["mailfrom", "mailserverbackup", "mailpass"])
-  if (hostGiven) unneeded.add("mailserver")
-  const blocking = resolution.problems.filter((p) => p.key === undefined || !unneeded.has(p.key))
-  if (blocking.length > 0) {
-    return Effect.fail(new SettingsResolution.ConfigError({ problems: blocking }))
-  }
-  const text = (key: Settings.SettingKey): string | undefined => {
-    const value = resolution.provenance.find((p) => p.key === key)?.value
-    return value?._tag === "Text" ? value.text : undefined
-  }
-  const read = <A>(
-    key: Settings.SettingKey,
-    parse: (raw: string) => { ok: true; value: A } | { ok: false },
-    fallback: A,
-  ): A => {
-    const raw = text(key)
-    if (raw === undefined) return fallback
-    const parsed = parse(raw)
-    return parsed.ok ? parsed.value : fallback
-  }
-  const user = text("mailuser")
-  return Effect.succeed({
-    host: read("mailserver", SettingsParser.serverAddress, undefined)?.host,
-    port: read("mailSmtpPort", SettingsParser.port, 25),
-    portConfigured: layerOf("mailSmtpPort") !== "default",
-    mode: read("mailSmtpEncryption", SettingsParser.encryption, "NONE"),
-    connectionTimeoutMs: read("mailSmtpConnectionTimeout", SettingsParser.milliseconds, 10_000),
-    commandTimeoutMs: read("mailSmtpTimeout", SettingsParser.milliseconds, 10_000),
-    tls: {
-      tlsVersions: read(
-        "cryptographicProtocolsForOutboundCommunication",
-        SettingsParser.tlsVersions,
-        {
-          min: "TLSv1.2",
-          max: "TLSv1.2",
-        },
-      ),
-      allowCustomCipherSuites: read(
-        "allowCustomCipherSuitesForOutboundCommunication",
-        SettingsParser.boolean,
-        false,
-      ),
-      cipherSuites: read(
-        "customCipherSuitesForOutboundCommunication",
-        SettingsParser.cipherSuites,
-        {
-          suites: [],
-        },
-      ),
-    },
-    user: user === undefined || user === "" ? undefined : user,
-    // The password is only in the typed settings, which these problems withhold.
-    credentials: undefined,
-  })
-}
 
 // ---------------------------------------------------------------------------------------------
 // The report as text
@@ -258,7 +162,7 @@ const describeAttempt = (
   return lines.join("\n")
 }
 
-const describeVersions = (scan: Probe.VersionScan): string => {
+const describeVersions = (scan: Probe.VersionScan, settings: Probe.TlsSettingsReport): string => {
   const verdicts = scan.results.map((r) =>
     r.accepted === true
       ? `${r.version} yes`
@@ -269,9 +173,20 @@ const describeVersions = (scan: Probe.VersionScan): string => {
   const unknown = scan.results
     .filter((r) => r.accepted === undefined)
     .map((r) => `  ${r.version}: ${r.detail ?? "unknown"}`)
+  const offered = TlsVersions.format(settings.offered)
+  const configured = TlsVersions.versionsIn(settings.configured).join(",")
+  const removed = TlsVersions.versionsIn(settings.configured).filter(
+    (v) => !TlsVersions.includes(settings.offered, v),
+  )
+  const narrowed =
+    removed.length === 0
+      ? ""
+      : ` (cryptographicProtocolsForOutboundCommunication says ${configured}; the custom ` +
+        `cipher list keeps ${removed.join(" and ")} out)`
   return [
     `TLS versions on port ${scan.port} (${scan.mode}): ${verdicts.join(", ")}`,
     ...unknown,
+    `  a send with these settings offers ${offered}${narrowed}`,
   ].join("\n")
 }
 
@@ -291,7 +206,9 @@ export const formatReport = (
       `(connection timeout ${report.connectionTimeoutMs} ms)`,
     ...report.attempts.map((a) => describeAttempt(a, trust, authAsked)),
   ]
-  if (report.versions !== undefined) sections.push(describeVersions(report.versions))
+  if (report.versions !== undefined) {
+    sections.push(describeVersions(report.versions, report.tlsSettings))
+  }
 
   const summary = [`Port ${report.port} ${report.listener.detail}.`]
   if (report.mismatch !== undefined) summary.push(`Mismatch: ${report.mismatch}.`)
@@ -307,11 +224,14 @@ export const formatReport = (
   } else {
     const keep =
       report.check.works && recommendation.mode !== "NONE" && recommendation.port === report.port
+    const change = recommendation.change
     summary.push(
       `Recommendation: mailSmtpEncryption=${recommendation.mode}, ` +
         `mailSmtpPort=${recommendation.port}` +
+        (change === undefined ? "" : `, and change ${change.keys.join(" / ")}`) +
         (keep ? " (as checked)." : ` (${recommendation.reason}).`),
     )
+    if (change !== undefined) summary.push(`  Change: ${change.detail}.`)
     if (recommendation.caveat !== undefined) summary.push(`  But: ${recommendation.caveat}.`)
   }
   sections.push(summary.join("\n"))
@@ -334,7 +254,10 @@ const runProbe = (flags: ProbeFlags) =>
       const where = w.origin === undefined ? w.layer : Origin.formatLong(w.origin)
       yield* Effect.logWarning(`${w.message} (${where})`)
     }
-    const configured = yield* probeSettingsOf(resolution, Option.isSome(flags.host))
+    const configured = yield* connectionSettingsOf(
+      resolution,
+      Option.isSome(flags.host) ? ["mailserver"] : [],
+    )
     const host = Option.getOrUndefined(flags.host) ?? configured.host
     if (host === undefined || host === "") {
       return yield* new UsageError({

@@ -310,6 +310,10 @@ const suiteExamples: Readonly<Record<TlsVersion, string>> = {
   TLSv1: "suites for TLSv1 (TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA)",
 }
 
+/** What to add to a custom cipher list for it to cover `versions`, with example names. */
+export const suitesToAdd = (versions: ReadonlyArray<TlsVersion>): string =>
+  versions.map((v) => suiteExamples[v]).join(", ")
+
 /**
  * The server refused every TLS version offered. `removedByCipherList` (from
  * the TlsPolicy) names the versions the settings allow but the custom cipher
@@ -330,7 +334,7 @@ export const versionMismatch = (
   }
   const removed = removedByCipherList.join(" and ")
   const one = removedByCipherList.length === 1
-  const examples = removedByCipherList.map((v) => suiteExamples[v]).join(", ")
+  const examples = suitesToAdd(removedByCipherList)
   return {
     reason: "TlsVersionMismatch",
     detail:

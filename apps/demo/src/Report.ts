@@ -10,7 +10,7 @@ import {
   type Message,
   Origin,
   type SettingsResolution,
-  type TransportError,
+  TransportError,
   type TrustStore,
 } from "@spoc-mail/core"
 import * as Data from "effect/Data"
@@ -23,6 +23,7 @@ export type AppError =
   | Message.MessageError
   | Mailer.DeliveryError
   | TransportError.TransportError
+  | FetchError
   | UsageError
 
 /** Wrong use of the command: a missing flag, an unreadable input file. */
@@ -35,9 +36,24 @@ export class UsageError extends Data.TaggedError("UsageError")<{
   }
 }
 
-const describeTransport = (error: TransportError.TransportError): string => {
+/**
+ * `trust fetch` could not read a server's chain. Nothing was sent and nothing
+ * imported, so it is worded as a fetch, not as a message that was not sent.
+ */
+export class FetchError extends Data.TaggedError("FetchError")<{
+  readonly error: TransportError.TransportError
+}> {
+  override get message(): string {
+    return this.error.message
+  }
+}
+
+const describeTransport = (
+  error: TransportError.TransportError,
+  server = `${error.endpoint.role} server`,
+): string => {
   const lines = [
-    `${error.endpoint.role} server ${error.endpoint.host}:${error.endpoint.port}: ` +
+    `${server} ${TransportError.formatEndpoint(error.endpoint)}: ` +
       `${error.detail} (${error.reason}, during ${error.phase}` +
       `${error.command === undefined ? "" : `, after ${error.command}`}).`,
   ]
@@ -90,6 +106,13 @@ export const describe = (error: AppError): { text: string; exitCode: ExitCode } 
       }
     case "UsageError":
       return { text: `${error.detail}.\n  How to fix: ${error.fix}`, exitCode: exitCodes.usage }
+    case "FetchError":
+      return {
+        text:
+          "Could not fetch the server's certificate chain; nothing was imported.\n" +
+          describeTransport(error.error, "server"),
+        exitCode: forTransportFailure(error.error.reason, error.error.phase),
+      }
     case "TransportError":
       return {
         text: `The message was not sent.\n${describeTransport(error)}`,

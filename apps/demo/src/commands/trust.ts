@@ -6,9 +6,14 @@
  * trustStorePassword, trustStoreType) unless `--store` gives another; its
  * password is never a flag, so it stays out of shell history and process
  * lists (set SPOC_TRUST_STORE_PASSWORD or its _FILE variant for another one).
- * Writes replace the file atomically and keep every other entry.
+ * Writes replace the file atomically and keep every other entry. Importing a
+ * certificate the store already holds is a note, not an error; one that is not
+ * a CA is imported with a warning, since a root CA is what should be trusted;
+ * a store that does not exist is created only with `--create`.
  *
- * `fetch` connects to a mail server (SSL_TLS, or STARTTLS after EHLO), shows
+ * `fetch` connects to a mail server (SSL_TLS, or STARTTLS after EHLO) with the
+ * connection timeout, TLS versions and suites of the settings (read key by
+ * key, so a problem with a key it does not use does not matter), shows
  * the chain the server presents and whether the current store trusts it, and
  * with `--alias` imports a self-signed certificate of that chain (the root, or
  * a self-signed server certificate) after confirmation, `--yes` to skip it.
@@ -18,7 +23,7 @@
  * imported: Node trusts a chain only up to a trusted root.
  */
 import { X509Certificate } from "node:crypto"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import * as net from "node:net"
 import { resolve as resolvePath } from "node:path"
 import * as tls from "node:tls"
@@ -36,7 +41,8 @@ import * as Terminal from "effect/Terminal"
 import { Command, Flag } from "effect/cli"
 import { loadSettings } from "../AppSettings.ts"
 import { handled } from "../Cli.ts"
-import { UsageError } from "../Report.ts"
+import { connectionSettingsOf } from "../ConnectionSettings.ts"
+import { FetchError, UsageError } from "../Report.ts"
 import { type SourceOptions, sourceFlags } from "../SourceOptions.ts"
 
 // The store to work on.
@@ -155,6 +161,105 @@ const createFlag = Flag.Literals("create", ["JKS", "PKCS12", "PEM"]).pipe(
   Flag.optional,
 )
 
+/** The certificate of `--file`; a file that is not one is the flag's fault, not the store's. */
+const readImportFile = (file: string): Effect.Effect<Uint8Array, UsageError> =>
+  Effect.try({
+    try: () => TrustStore.certificateFromBytes(readFileSync(file)),
+    catch: (cause) => {
+      const code = (cause as NodeJS.ErrnoException).code
+      if (code === "ENOENT" || code === "EISDIR" || code === "EACCES") {
+        const why =
+          code === "ENOENT"
+            ? "does not exist"
+            : code === "EISDIR"
+              ? "is a folder"
+              : "is not readable"
+        return new UsageError({
+          detail: `--file ${file} ${why}`,
+          fix: "give --file the certificate to trust, as a PEM or DER file",
+        })
+      }
+      const problem = cause as { message?: unknown; fix?: unknown }
+      const detail = String(problem.message ?? "is not a certificate")
+      return new UsageError({
+        detail: `--file ${file} ${detail}`,
+        // Core's advice fits a bundle; anything else is not a certificate file at all.
+        fix:
+          /^holds [1-9]\d* certificates/.test(detail) && typeof problem.fix === "string"
+            ? problem.fix
+            : "give --file one CA certificate as a PEM or DER file (a key or a whole store " +
+              "cannot be imported; keytool -exportcert takes one out of a store)",
+      })
+    },
+  })
+
+/**
+ * Imports `certificate` under `alias`, as `trust import` and `trust fetch --alias` do:
+ * a store that does not exist needs `--create`; a certificate the store already holds is
+ * a note, not an error; one that is not a CA is imported with a warning.
+ */
+const importInto = (
+  config: TrustStore.TrustStoreConfig & { readonly path: string },
+  alias: string,
+  certificate: Uint8Array,
+  create: Option.Option<TrustStore.NewStoreFormat>,
+) =>
+  Effect.gen(function* () {
+    if (!existsSync(config.path)) {
+      if (Option.isNone(create)) {
+        return yield* new TrustStore.TrustStoreError({
+          path: config.path,
+          detail: "does not exist",
+          fix:
+            "add --create PKCS12 (or --create JKS, --create PEM) to create it with this " +
+            "certificate, or check --store / trustStorePath",
+        })
+      }
+    } else {
+      const fingerprint = new X509Certificate(certificate).fingerprint256
+      const listing = yield* TrustStore.list(config)
+      const present = listing.entries.find((e) => e.fingerprint256 === fingerprint)
+      if (present !== undefined) {
+        yield* Console.log(
+          `Nothing to do: ${config.path} already holds this certificate under the alias ` +
+            `${present.alias}` +
+            (present.alias.toLowerCase() === alias.toLowerCase()
+              ? ""
+              : ` (not added as ${alias})`) +
+            `:\n${formatEntry(present)}`,
+        )
+        return
+      }
+    }
+    const caution = notACa(new X509Certificate(certificate))
+    if (caution !== undefined) yield* Effect.logWarning(caution)
+    const added = yield* TrustStore.importCertificate(
+      config,
+      alias,
+      certificate,
+      Option.isSome(create) ? { create: create.value } : {},
+    )
+    yield* Console.log(`Imported into ${config.path}:\n${formatEntry(added)}`)
+  })
+
+/** The warning for a certificate that is not a CA's: a root CA is what should be trusted. */
+const notACa = (certificate: X509Certificate): string | undefined => {
+  if (certificate.ca) return undefined
+  const subject = oneLine(certificate.subject)
+  if (selfSigned(certificate)) {
+    return (
+      `"${subject}" is a server's self-signed certificate, not a CA: it is trusted only until ` +
+      "the server's certificate changes, and must then be imported again; a root CA is what " +
+      "should be trusted"
+    )
+  }
+  return (
+    `"${subject}" is not a CA certificate: a chain is trusted only up to a trusted root, so ` +
+    "this does not make its server trusted; import the root CA of its chain instead (it is " +
+    `issued by "${oneLine(certificate.issuer)}"; spoc-mail trust fetch shows the whole chain)`
+  )
+}
+
 const importCommand = Command.make(
   "import",
   {
@@ -168,14 +273,8 @@ const importCommand = Command.make(
     handled(
       Effect.gen(function* () {
         const { config } = yield* storeConfig(options)
-        const certificate = yield* TrustStore.readCertificateFile(options.file)
-        const added = yield* TrustStore.importCertificate(
-          config,
-          options.alias,
-          certificate,
-          Option.isSome(options.create) ? { create: options.create.value } : {},
-        )
-        yield* Console.log(`Imported into ${config.path}:\n${formatEntry(added)}`)
+        const certificate = yield* readImportFile(options.file)
+        yield* importInto(config, options.alias, certificate, options.create)
       }),
     ),
 ).pipe(Command.withDescription("add a CA certificate to the store under an alias"))
@@ -239,6 +338,55 @@ const smtpReply = (socket: net.Socket, buffer: { text: string }): Promise<string
     socket.once("close", onClose)
   })
 
+const probeHint = "spoc-mail probe shows which mode and port the server speaks"
+
+/** What to try when a port does not speak the mode fetched with. */
+const otherModeHint = (mode: FetchTarget["mode"]): string =>
+  mode === "STARTTLS"
+    ? `this port may speak TLS from the first byte: try --mode SSL_TLS (usually port 465); ${probeHint}`
+    : `this port may not speak TLS from the first byte: try --mode STARTTLS (usually port 587); ` +
+      probeHint
+
+/** The connection timeout ran out in `phase`. */
+const timedOut = (
+  target: FetchTarget,
+  phase: TransportError.Phase,
+): TransportFailures.Classified => {
+  const within = `within ${target.timeoutMs} ms (mailSmtpConnectionTimeout)`
+  switch (phase) {
+    case "connect":
+      return {
+        ...TransportFailures.classifyConnect({ code: "ETIMEDOUT" }),
+        detail: `no TCP connection ${within}`,
+      }
+    case "greeting":
+      return {
+        reason: "GreetingTimeout",
+        detail: `the server sent no greeting ${within}`,
+        hint: otherModeHint("STARTTLS"),
+      }
+    case "ehlo":
+    case "starttls":
+      return {
+        reason: "CommandTimeout",
+        detail: `the server did not answer ${phase.toUpperCase()} ${within}`,
+        hint: "the server is stuck or slow; raise mailSmtpConnectionTimeout if it is only slow",
+      }
+    default:
+      return target.mode === "SSL_TLS"
+        ? {
+            reason: "GreetingTimeout",
+            detail: `no TLS handshake ${within}`,
+            hint: otherModeHint("SSL_TLS"),
+          }
+        : {
+            reason: "TlsHandshakeFailed",
+            detail: `the TLS handshake after STARTTLS did not finish ${within}`,
+            hint: "the server accepted STARTTLS but did not start TLS; check the server",
+          }
+  }
+}
+
 /** Connects, upgrades with STARTTLS when asked, and reads the chain the server presents. */
 export const fetchChain = (
   target: FetchTarget,
@@ -263,10 +411,10 @@ export const fetchChain = (
       sockets[sockets.length - 1]?.destroy()
       resume(effect)
     }
-    const timer = setTimeout(() => {
-      const detail = `no TLS handshake within ${target.timeoutMs} ms`
-      finish(Effect.fail(fail({ reason: "ConnectTimeout", detail }, phase)))
-    }, target.timeoutMs)
+    const timer = setTimeout(
+      () => finish(Effect.fail(fail(timedOut(target, phase), phase))),
+      target.timeoutMs,
+    )
 
     const handshake = (socket?: net.Socket) => {
       if (socket !== undefined) phase = "tls"
@@ -319,7 +467,21 @@ export const fetchChain = (
         const step = async () => {
           phase = "greeting"
           const greeting = await smtpReply(plain, buffer)
-          if (!greeting.startsWith("220")) throw new Error(`the server greeted with ${greeting}`)
+          if (!greeting.startsWith("220")) {
+            finish(
+              Effect.fail(
+                fail(
+                  {
+                    reason: "GreetingRejected",
+                    detail: `the server refused the session: ${oneLine(greeting.trim())}`,
+                    hint: "the server does not accept connections from this host now; its text says why",
+                  },
+                  "greeting",
+                ),
+              ),
+            )
+            return
+          }
           phase = "ehlo"
           plain.write(`EHLO ${target.clientName}\r\n`)
           const capabilities = await smtpReply(plain, buffer)
@@ -361,11 +523,20 @@ export const fetchChain = (
           finish(
             Effect.fail(
               fail(
-                {
-                  reason: "ProtocolViolation",
-                  detail: `the SMTP dialogue before STARTTLS failed: ${String(error)}`,
-                  hint: "check the port and mode with spoc-mail probe",
-                },
+                (error as { code?: unknown }).code === "ECONNRESET"
+                  ? {
+                      reason: "ConnectionLost",
+                      detail:
+                        phase === "greeting"
+                          ? "the server closed the connection without a greeting"
+                          : `the server closed the connection during ${phase.toUpperCase()}`,
+                      hint: phase === "greeting" ? otherModeHint("STARTTLS") : probeHint,
+                    }
+                  : {
+                      reason: "ProtocolViolation",
+                      detail: `the SMTP dialogue before STARTTLS failed: ${String(error)}`,
+                      hint: probeHint,
+                    },
                 phase,
                 error,
               ),
@@ -398,10 +569,8 @@ const selfSignedNote = "  (self-signed: a root or a self-signed server)"
 /** The chain as numbered paragraphs, with the verdict of the current store. */
 export const formatChain = (chain: PresentedChain, target: FetchTarget): string => {
   const how = chain.protocol === undefined ? target.mode : `${target.mode}, ${chain.protocol}`
-  const lines = [
-    `${target.host}:${target.port} (${how}) presents ${chain.certificates.length} certificate(s):`,
-    "",
-  ]
+  const where = TransportError.formatEndpoint({ ...target, role: "primary" })
+  const lines = [`${where} (${how}) presents ${chain.certificates.length} certificate(s):`, ""]
   chain.certificates.forEach((certificate, i) => {
     const entry = TrustStore.describe(`#${i + 1}`, certificate.raw)
     lines.push(
@@ -506,41 +675,52 @@ const fetchCommand = Command.make(
     handled(
       Effect.gen(function* () {
         const { config, resolution } = yield* storeConfig(options)
-        const settings = resolution.settings
-        const host = Option.getOrElse(options.host, () => settings?.mailserver.host ?? "")
+        // Only the keys a fetch uses count: mailfrom unset must not throw away the timeout
+        // and TLS settings for the defaults.
+        const configured = yield* connectionSettingsOf(resolution, [
+          "mailuser",
+          ...(Option.isSome(options.host) ? (["mailserver"] as const) : []),
+          ...(Option.isSome(options.mode) ? (["mailSmtpEncryption"] as const) : []),
+          ...(Option.isSome(options.port) ? (["mailSmtpPort"] as const) : []),
+        ])
+        const host = Option.getOrElse(options.host, () => configured.host ?? "")
         if (host === "") {
           return yield* new UsageError({
             detail: "no server to fetch from",
             fix: "give --host, or set mailserver",
           })
         }
-        const configuredMode = settings?.encryption === "SSL_TLS" ? "SSL_TLS" : "STARTTLS"
+        const configuredMode = configured.mode === "SSL_TLS" ? "SSL_TLS" : "STARTTLS"
         const mode = Option.getOrElse(options.mode, () => configuredMode)
         const port = Option.getOrElse(options.port, () =>
-          settings !== undefined ? settings.port : mode === "SSL_TLS" ? 465 : 587,
+          Option.isSome(options.mode) && !configured.portConfigured
+            ? mode === "SSL_TLS"
+              ? 465
+              : 587
+            : configured.port,
         )
 
         // Verify with the store as it is now; a store not created yet means the system roots.
         const trust = existsSync(config.path)
           ? yield* TrustStore.load(config)
           : TrustStore.fromCertificates(undefined, [])
-        const policy = TlsPolicy.make(
-          {
-            tlsVersions: settings?.tlsVersions ?? { min: "TLSv1.2", max: "TLSv1.3" },
-            allowCustomCipherSuites: settings?.allowCustomCipherSuites ?? false,
-            cipherSuites: settings?.cipherSuites ?? { suites: [] },
-          },
-          trust,
-        )
+        const policy = TlsPolicy.make(configured.tls, trust)
         const target: FetchTarget = {
           host,
           port,
           mode,
           tls: policy.optionsFor(host),
-          timeoutMs: settings?.connectionTimeoutMs ?? 10_000,
+          timeoutMs: configured.connectionTimeoutMs,
           clientName: "spoc-mail.invalid",
         }
-        const chain = yield* fetchChain(target)
+        const chain = yield* fetchChain(target).pipe(
+          Effect.mapError(
+            (error) =>
+              new FetchError({
+                error: TransportFailures.explainVersionMismatch(error, policy.removedByCipherList),
+              }),
+          ),
+        )
         yield* Console.log(formatChain(chain, target))
 
         if (Option.isNone(options.alias)) {
@@ -561,13 +741,7 @@ const fetchCommand = Command.make(
           yield* Console.log("Not imported.")
           return
         }
-        const added = yield* TrustStore.importCertificate(
-          config,
-          options.alias.value,
-          chosen.raw,
-          Option.isSome(options.create) ? { create: options.create.value } : {},
-        )
-        yield* Console.log(`Imported into ${config.path}:\n${formatEntry(added)}`)
+        yield* importInto(config, options.alias.value, chosen.raw, options.create)
       }),
     ),
 ).pipe(

@@ -87,7 +87,7 @@ describe("spoc-mail probe", () => {
     })
   })
 
-  it("names the custom cipher list as what to change when it keeps out the server's TLS 1.3", async () => {
+  it("names the custom cipher list to change when it keeps out the server's TLS 1.3", async () => {
     const server = await start({ tls: "implicit", minVersion: "TLSv1.3", maxVersion: "TLSv1.3" })
     const conf = writeConf({
       mailSmtpPort: server.port,
@@ -104,7 +104,8 @@ describe("spoc-mail probe", () => {
     )
     expect(text.stdout).toContain("TLSv1 no, TLSv1.1 no, TLSv1.2 no, TLSv1.3 yes")
     expect(text.stdout).toContain(
-      "  a send with these settings offers TLSv1.2 (cryptographicProtocolsForOutboundCommunication " +
+      "  a send with these settings offers TLSv1.2 " +
+        "(cryptographicProtocolsForOutboundCommunication " +
         "says TLSv1.2,TLSv1.3; the custom cipher list keeps TLSv1.3 out)",
     )
     expect(text.stdout).toContain(
@@ -135,7 +136,7 @@ describe("spoc-mail probe", () => {
     })
   })
 
-  it("names the version setting as what to change when it excludes the server's TLS 1.3", async () => {
+  it("names the version setting to change when it excludes the server's TLS 1.3", async () => {
     const server = await start({ tls: "implicit", minVersion: "TLSv1.3", maxVersion: "TLSv1.3" })
     const conf = writeConf({ mailSmtpPort: server.port, mailSmtpEncryption: "SSL_TLS" })
 

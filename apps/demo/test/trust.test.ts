@@ -75,7 +75,7 @@ describe("spoc-mail trust fetch uses the settings it needs", () => {
     expect(run.stderr).toContain("try --mode SSL_TLS")
   })
 
-  it("takes the TLS versions and custom suites from spoc.conf although mailfrom is unset", async () => {
+  it("takes the TLS versions and suites from spoc.conf although mailfrom is unset", async () => {
     const server = await smtp({ tls: "implicit", minVersion: "TLSv1.3", maxVersion: "TLSv1.3" })
     const conf = writeConf({
       mailSmtpPort: server.port,
@@ -163,7 +163,7 @@ describe("spoc-mail trust import", () => {
     expect(absent.stderr).toContain(`--file ${missing} does not exist`)
   })
 
-  it("imports a certificate that is not a CA, with a warning that a root CA is wanted", async () => {
+  it("imports a certificate that is not a CA, warning that a root CA is wanted", async () => {
     const store = storeWithRoot()
     const run = await trust([
       "import",

@@ -140,7 +140,7 @@ describe("the delivery policy", () => {
     expect(logs.filter((l) => /trying the backup/.test(l))).toHaveLength(1)
   })
 
-  it("blames the custom cipher list when it kept out the TLS version the server wanted", async () => {
+  it("blames the custom cipher list when it kept out the server's TLS version", async () => {
     const outcome: Outcome = { fail: "TlsVersionMismatch", phase: "tls" }
     const { transport } = scripted({ "primary.test": outcome, "backup.test": outcome })
     const capped = settingsWith({

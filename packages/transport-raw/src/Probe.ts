@@ -1011,7 +1011,8 @@ const changeFor = (
     }
   }
   if (modern.length === 0) {
-    detail += `; ${listed(server)} ${server.length === 1 ? "is" : "are"} outdated: have the server upgraded`
+    const verb = server.length === 1 ? "is" : "are"
+    detail += `; ${listed(server)} ${verb} outdated: have the server upgraded`
   }
   return { keys, detail }
 }

@@ -343,7 +343,8 @@ const probeHint = "spoc-mail probe shows which mode and port the server speaks"
 /** What to try when a port does not speak the mode fetched with. */
 const otherModeHint = (mode: FetchTarget["mode"]): string =>
   mode === "STARTTLS"
-    ? `this port may speak TLS from the first byte: try --mode SSL_TLS (usually port 465); ${probeHint}`
+    ? "this port may speak TLS from the first byte: try --mode SSL_TLS (usually port 465); " +
+      probeHint
     : `this port may not speak TLS from the first byte: try --mode STARTTLS (usually port 587); ` +
       probeHint
 
@@ -474,7 +475,9 @@ export const fetchChain = (
                   {
                     reason: "GreetingRejected",
                     detail: `the server refused the session: ${oneLine(greeting.trim())}`,
-                    hint: "the server does not accept connections from this host now; its text says why",
+                    hint:
+                      "the server does not accept connections from this host now; its text " +
+                      "says why",
                   },
                   "greeting",
                 ),

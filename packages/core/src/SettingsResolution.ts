@@ -34,6 +34,7 @@ import {
   type SettingSpec,
 } from "./Settings.ts"
 import * as Parse from "./SettingsParser.ts"
+import * as TlsVersions from "./TlsVersions.ts"
 
 /** A value as it may be shown: secrets only as set or not set. */
 export type ShownValue =
@@ -288,6 +289,25 @@ export const resolve = (
           message: usable.problem,
           fix: usable.fix,
         })
+      } else {
+        const narrowed = CipherSuites.narrowRange(cipherSuites, tlsVersions)
+        const dropped = TlsVersions.versionsIn(tlsVersions).filter(
+          (v) => narrowed === undefined || !TlsVersions.includes(narrowed, v),
+        )
+        if (dropped.length > 0) {
+          const w = winner(cipherKey)
+          warnings.push({
+            layer: w.layer,
+            key: cipherKey,
+            origin: w.origin,
+            message:
+              `the custom cipher list has no suite for ${dropped.join(", ")}, so ` +
+              `${dropped.length === 1 ? "that version is" : "those versions are"} not used`,
+            fix:
+              "add suites for those versions to customCipherSuitesForOutboundCommunication, " +
+              "or remove them from cryptographicProtocolsForOutboundCommunication",
+          })
+        }
       }
     }
   } else if (winner(cipherKey).layer !== "default") {

@@ -149,4 +149,21 @@ describe("settings resolution", () => {
 
     expect(resolution.warnings.map((w) => w.key)).toContain("mailserverbackup")
   })
+
+  it("warns when the custom cipher list leaves out a version the settings allow", () => {
+    const resolution = resolve([
+      layer("spoc.conf", {
+        cryptographicProtocolsForOutboundCommunication: "TLSv1.2,TLSv1.3",
+        allowCustomCipherSuitesForOutboundCommunication: "true",
+        customCipherSuitesForOutboundCommunication: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+      }),
+    ])
+
+    expect(resolution.warnings).toContainEqual(
+      expect.objectContaining({
+        key: "customCipherSuitesForOutboundCommunication",
+        message: "the custom cipher list has no suite for TLSv1.3, so that version is not used",
+      }),
+    )
+  })
 })

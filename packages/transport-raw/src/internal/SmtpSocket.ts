@@ -19,6 +19,13 @@
  * After STARTTLS everything received before the handshake is dropped (RFC
  * 3207 4.2): the reply queue and the parser's partial input are emptied and
  * the plain socket's reader is detached before the TLS socket takes over.
+ *
+ * `open` waits for a connection ready for the greeting. `start` hands the
+ * connection out at once for a caller that waits stage by stage (the probe,
+ * with `connected`, `secured` and `read`) and wants to see each handshake
+ * before Node's verdict on the chain (`Hooks.onHandshake`). Verification
+ * itself is never touched: the TLS options are passed on unchanged, and a
+ * chain Node refuses ends the connection before `secured` succeeds.
  */
 import * as net from "node:net"
 import type { Readable } from "node:stream"
@@ -68,6 +75,17 @@ export interface Target {
   readonly tls: tls.ConnectionOptions | undefined
 }
 
+/** What a caller may watch that the dialogue itself does not need. */
+export interface Hooks {
+  /**
+   * Called with the TLS socket as each handshake ends (from the first byte
+   * or after STARTTLS), before Node verifies the chain and the host name and
+   * destroys the connection when they fail: the one moment an untrusted
+   * chain can still be read. It may read the socket; it must not write.
+   */
+  readonly onHandshake?: (socket: tls.TLSSocket) => void
+}
+
 const noop = (): void => {}
 
 export class SmtpSocket {
@@ -79,11 +97,30 @@ export class SmtpSocket {
   private stage: Stage = "connect"
   private readonly waiters = new Set<() => void>()
   private readonly detachers: Array<() => void> = []
+  private readonly startedAt = Date.now()
+  private connectMs: number | undefined
 
-  private constructor(socket: net.Socket, limits: ReplyLimits) {
+  private readonly hooks: Hooks
+
+  private constructor(socket: net.Socket, limits: ReplyLimits, hooks: Hooks) {
     this.socket = socket
+    this.hooks = hooks
     this.parser = new ReplyParser(limits)
+    if (socket instanceof tls.TLSSocket) this.secureSocket = socket
     this.attach(socket)
+  }
+
+  /**
+   * Starts connecting, with TLS from the first byte for a TLS target, and
+   * returns at once; wait with `connected`, `secured` or `read`. The caller
+   * must `destroy` it when done.
+   */
+  static start(target: Target, limits: ReplyLimits, hooks: Hooks = {}): SmtpSocket {
+    const raw =
+      target.tls === undefined
+        ? net.connect({ host: target.host, port: target.port })
+        : tls.connect({ host: target.host, ...target.tls, port: target.port })
+    return new SmtpSocket(raw, limits, hooks)
   }
 
   /**
@@ -96,19 +133,8 @@ export class SmtpSocket {
     limits: ReplyLimits,
   ): Effect.Effect<SmtpSocket, SocketError> {
     return Effect.callback<SmtpSocket, SocketError>((resume) => {
-      const raw =
-        target.tls === undefined
-          ? net.connect({ host: target.host, port: target.port })
-          : tls.connect({ host: target.host, ...target.tls, port: target.port })
-      const smtp = new SmtpSocket(raw, limits)
-      if (target.tls !== undefined) smtp.secureSocket = raw as tls.TLSSocket
-      const ready = target.tls === undefined ? "connect" : "secureConnect"
-      const cancel = smtp.wait(
-        deadline,
-        resume,
-        () => (smtp.stage === "io" ? smtp : undefined),
-        ready,
-      )
+      const smtp = SmtpSocket.start(target, limits)
+      const cancel = smtp.wait(deadline, resume, () => (smtp.stage === "io" ? smtp : undefined))
       return Effect.sync(() => {
         cancel()
         smtp.destroy()
@@ -126,16 +152,22 @@ export class SmtpSocket {
     return this.failure === undefined && !this.socket.destroyed
   }
 
+  /** Waits for the TCP connection until `deadline` (epoch ms); returns how long it took. */
+  connected(deadline: number): Effect.Effect<number, SocketError> {
+    return this.waitFor(deadline, () => this.connectMs)
+  }
+
+  /**
+   * Waits until TLS is up and Node accepted the chain and the host name
+   * (after `start` with TLS, or `upgrade`), until `deadline` (epoch ms).
+   */
+  secured(deadline: number): Effect.Effect<void, SocketError> {
+    return this.waitFor(deadline, () => (this.isSecured() ? false : undefined))
+  }
+
   /** Waits for the next complete reply until `deadline` (epoch ms), and logs it. */
   read(deadline: number): Effect.Effect<Reply, SocketError> {
-    return Effect.callback<Reply, SocketError>((resume) => {
-      const cancel = this.wait(deadline, resume, () => this.queue.shift())
-      // Interrupted halfway through a reply: the dialogue is out of step for good.
-      return Effect.sync(() => {
-        cancel()
-        this.destroy()
-      })
-    }).pipe(
+    return this.waitFor(deadline, () => this.queue.shift()).pipe(
       Effect.tap((reply) => Effect.forEach(reply.raw, (line) => Effect.logDebug(`S: ${line}`))),
     )
   }
@@ -181,33 +213,30 @@ export class SmtpSocket {
    * done before `deadline`. Whatever was received before is dropped.
    */
   startTls(options: tls.ConnectionOptions, deadline: number): Effect.Effect<void, SocketError> {
-    return Effect.callback<void, SocketError>((resume) => {
-      if (this.failure !== undefined) {
-        resume(Effect.fail(this.failure))
-        return
-      }
-      const plain = this.socket
-      this.detach()
-      plain.on("error", noop)
-      this.queue = []
-      this.parser.reset()
-
-      this.stage = "tls"
-      const secure = tls.connect({ ...options, socket: plain })
-      this.socket = secure
-      this.secureSocket = secure
-      this.attach(secure)
-      const cancel = this.wait(
-        deadline,
-        resume,
-        () => (this.stage === "io" ? false : undefined),
-        "secureConnect",
-      )
-      return Effect.sync(() => {
-        cancel()
-        this.destroy()
-      })
+    return Effect.suspend(() => {
+      this.upgrade(options)
+      return this.secured(deadline)
     })
+  }
+
+  /**
+   * Starts TLS over the plain connection after the server's 220 to STARTTLS
+   * and returns at once; wait for it with `secured`. Whatever was received
+   * before is dropped. Does nothing once the connection failed.
+   */
+  upgrade(options: tls.ConnectionOptions): void {
+    if (this.failure !== undefined) return
+    const plain = this.socket
+    this.detach()
+    plain.on("error", noop)
+    this.queue = []
+    this.parser.reset()
+
+    this.stage = "tls"
+    const secure = tls.connect({ ...options, socket: plain })
+    this.socket = secure
+    this.secureSocket = secure
+    this.attach(secure)
   }
 
   /**
@@ -323,6 +352,27 @@ export class SmtpSocket {
     return () => this.waiters.delete(waiter)
   }
 
+  /**
+   * Waits for `take` (see `wait`) until `deadline`. Interrupted, it destroys
+   * the connection: a wait cut short leaves the dialogue out of step for good.
+   */
+  private waitFor<A>(
+    deadline: number,
+    take: () => A | undefined | false,
+  ): Effect.Effect<A, SocketError> {
+    return Effect.callback<A, SocketError>((resume) => {
+      const cancel = this.wait(deadline, resume, take)
+      return Effect.sync(() => {
+        cancel()
+        this.destroy()
+      })
+    })
+  }
+
+  private isSecured(): boolean {
+    return this.secureSocket !== undefined && this.stage === "io"
+  }
+
   private close(): void {
     if (this.failure === undefined) this.failure = new SocketClosed({ stage: this.stage })
     this.socket.end()
@@ -334,23 +384,17 @@ export class SmtpSocket {
   /**
    * Resumes with what `take` returns once it returns something other than
    * `undefined` (a value) or `false` (a value of `undefined`), with the kept
-   * failure, or with a timeout at `deadline`. `event` marks the stage `io`.
+   * failure, or with a timeout at `deadline`.
    */
   private wait<A>(
     deadline: number,
     resume: (effect: Effect.Effect<A, SocketError>) => void,
     take: () => A | undefined | false,
-    event?: "connect" | "secureConnect",
   ): () => void {
     let timer: ReturnType<typeof setTimeout> | undefined
-    const onEvent = (): void => {
-      this.stage = "io"
-      this.poke()
-    }
     const cancel = (): void => {
       clearTimeout(timer)
       this.waiters.delete(check)
-      if (event !== undefined) this.socket.off(event, onEvent)
     }
     const done = (effect: Effect.Effect<A, SocketError>): void => {
       cancel()
@@ -362,7 +406,6 @@ export class SmtpSocket {
       else if (value !== undefined) done(Effect.succeed(value))
       else if (this.failure !== undefined) done(Effect.fail(this.failure))
     }
-    if (event !== undefined) this.socket.once(event, onEvent)
     this.waiters.add(check)
     check()
     if (!this.waiters.has(check)) return cancel
@@ -392,7 +435,10 @@ export class SmtpSocket {
       this.fail(new SocketFailed({ stage: this.stage, cause: error }))
     const onClose = (): void => this.fail(new SocketClosed({ stage: this.stage }))
     const onConnect = (): void => {
-      if (this.stage === "connect") this.stage = socket instanceof tls.TLSSocket ? "tls" : "io"
+      if (this.stage !== "connect") return
+      this.connectMs = Date.now() - this.startedAt
+      this.stage = socket instanceof tls.TLSSocket ? "tls" : "io"
+      this.poke()
     }
     socket.on("data", onData)
     socket.on("error", onError)
@@ -403,6 +449,20 @@ export class SmtpSocket {
       socket.off("error", onError)
       socket.off("close", onClose)
       socket.off("connect", onConnect)
+    })
+    if (socket instanceof tls.TLSSocket) this.watchHandshake(socket)
+  }
+
+  private watchHandshake(socket: tls.TLSSocket): void {
+    const onHandshake = this.hooks.onHandshake
+    // Node's own check of the chain also listens to `secure`, and destroys an untrusted
+    // connection: a listener placed before it sees the chain whatever the verdict.
+    if (onHandshake !== undefined) socket.prependOnceListener("secure", () => onHandshake(socket))
+    // Emitted only once Node accepted the chain and the host name.
+    socket.once("secureConnect", () => {
+      if (this.socket !== socket) return
+      this.stage = "io"
+      this.poke()
     })
   }
 

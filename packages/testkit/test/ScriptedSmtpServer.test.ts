@@ -73,6 +73,8 @@ describe("ScriptedSmtpServer", () => {
       "220 mail.example.com ESMTP\r\n250-mail.example.com\r\n250 STARTTLS\r\n221 bye\r\n",
     )
     expect(server.clientLines()).toEqual(["EHLO client.test", "QUIT"])
+    // The client may see the end before the server's side of the socket has closed.
+    expect(await waitUntil(() => server.transcript.at(-1)?.kind === "closed")).toBe(true)
     expect(server.transcript.at(-1)).toEqual({ kind: "closed", connection: 1, by: "server" })
   })
 

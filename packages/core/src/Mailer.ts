@@ -7,6 +7,12 @@
  * permanent 5xx for the message, and never once the final dot was sent
  * (the outcome is unknown; resending could deliver twice).
  *
+ * Logging in with an OAuth 2.0 access token (XOAUTH2) is for programs that
+ * assemble their own controller: settings carry a password only, so the
+ * token comes from a provider in the options, asked once per send, for the
+ * user `mailuser` names. A provider that fails ends the send before any
+ * connection (`TokenUnavailable`); the backup would need the same token.
+ *
  * The whole send has an overall deadline. Every attempt is reported in the
  * receipt or the error. Failover, plaintext delivery and outcome-unknown are
  * logged as events a person acts on.
@@ -16,10 +22,17 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import { type ComposedMessage, compose, type MailMessage, type MessageError } from "./Message.ts"
 import type { MailSettings } from "./Settings.ts"
 import { TlsPolicy, type TlsPolicyShape } from "./TlsPolicy.ts"
-import { type ConnectionPolicy, type Receipt, Transport, type TransportShape } from "./Transport.ts"
+import {
+  type ConnectionPolicy,
+  type Credentials,
+  type Receipt,
+  Transport,
+  type TransportShape,
+} from "./Transport.ts"
 import {
   type Endpoint,
   formatEndpoint,
@@ -73,6 +86,13 @@ export interface MailerOptions {
   readonly deadlineMs?: number
   /** The name sent with EHLO; default this machine's host name when it is a valid one. */
   readonly clientName?: string
+  /**
+   * Logs in with AUTH XOAUTH2 and this OAuth 2.0 access token instead of
+   * `mailpass`, as the user `mailuser` names. Asked once per send, so a
+   * provider may renew an expired token; its errors are reported by name
+   * only, never by message, since a message could hold the token.
+   */
+  readonly accessToken?: Effect.Effect<Redacted.Redacted<string>, unknown>
 }
 
 export class Mailer extends Context.Service<Mailer, MailerShape>()("@spoc-mail/core/Mailer") {
@@ -148,17 +168,21 @@ export const endpointsOf = (settings: MailSettings): ReadonlyArray<Endpoint> => 
     : [{ host: settings.mailserverbackup.host, port: settings.port, role: "backup" as const }]),
 ]
 
-/** The connection policy for one endpoint. */
+/**
+ * The connection policy for one endpoint; `credentials` replaces the
+ * settings' user and password (an access token for XOAUTH2).
+ */
 export const policyFor = (
   settings: MailSettings,
   tlsPolicy: TlsPolicyShape,
   endpoint: Endpoint,
   clientName: string,
+  credentials: Credentials | undefined = settings.credentials,
 ): ConnectionPolicy => ({
   endpoint,
   mode: settings.encryption,
   tls: tlsPolicy.optionsFor(endpoint.host),
-  credentials: settings.credentials,
+  credentials,
   connectionTimeoutMs: settings.connectionTimeoutMs,
   commandTimeoutMs: settings.commandTimeoutMs,
   clientName,
@@ -190,6 +214,51 @@ const deadlineError = (
         : ""),
   })
 
+/** Why the access token provider gave no token: by the error's name, never its message. */
+const tokenError = (endpoint: Endpoint, detail: string): TransportError =>
+  new TransportError({
+    reason: "TokenUnavailable",
+    phase: "auth",
+    endpoint,
+    detail,
+    hint:
+      "check the OAuth 2.0 token provider given to the Mailer as accessToken " +
+      "(its credentials, its network, the token's scope); nothing was sent",
+  })
+
+/** The credentials of one send: the settings' password, or the user with a fresh token. */
+const credentialsOf = (
+  settings: MailSettings,
+  accessToken: MailerOptions["accessToken"],
+  endpoint: Endpoint,
+): Effect.Effect<Credentials | undefined, TransportError> => {
+  if (accessToken === undefined) return Effect.succeed(settings.credentials)
+  const user = settings.credentials?.user
+  if (user === undefined) {
+    return Effect.fail(
+      tokenError(
+        endpoint,
+        "an access token provider is set, but mailuser is empty: XOAUTH2 needs the user",
+      ),
+    )
+  }
+  return accessToken.pipe(
+    Effect.map((token) => ({ user, accessToken: token })),
+    Effect.mapError((cause) =>
+      tokenError(endpoint, `the access token provider failed (${errorName(cause)})`),
+    ),
+  )
+}
+
+const errorName = (cause: unknown): string => {
+  if (typeof cause === "object" && cause !== null) {
+    const tag = (cause as { readonly _tag?: unknown })._tag
+    if (typeof tag === "string") return tag
+    if (cause instanceof Error) return cause.name
+  }
+  return typeof cause
+}
+
 export const make = (
   settings: MailSettings,
   transport: TransportShape,
@@ -207,9 +276,12 @@ export const make = (
       let inFlight: { readonly endpoint: Endpoint; readonly started: number } | undefined
 
       const tryEndpoints = Effect.gen(function* () {
+        const credentials = yield* credentialsOf(settings, options.accessToken, endpoints[0]!).pipe(
+          Effect.mapError((last) => new DeliveryError({ attempts: [], last })),
+        )
         for (const [index, endpoint] of endpoints.entries()) {
           const started = Date.now()
-          const policy = policyFor(settings, tlsPolicy, endpoint, clientName)
+          const policy = policyFor(settings, tlsPolicy, endpoint, clientName, credentials)
           inFlight = { endpoint, started }
           const result = yield* Effect.result(transport.send(composed, policy))
           inFlight = undefined

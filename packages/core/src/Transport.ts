@@ -17,6 +17,31 @@ import type { ComposedMessage } from "./Message.ts"
 import type { EncryptionMode } from "./Settings.ts"
 import type { Endpoint, TransportError } from "./TransportError.ts"
 
+/**
+ * How a transport logs in: with a password (AUTH PLAIN, else LOGIN) or with
+ * an OAuth 2.0 access token (AUTH XOAUTH2). Either is sent only where the
+ * server offers a mechanism for it, and never in clear unless the mode is NONE.
+ */
+export type Credentials = PasswordCredentials | TokenCredentials
+
+export interface PasswordCredentials {
+  readonly user: string
+  readonly password: Redacted.Redacted<string>
+}
+
+export interface TokenCredentials {
+  readonly user: string
+  readonly accessToken: Redacted.Redacted<string>
+}
+
+/** True when the credentials are an access token, for XOAUTH2. */
+export const isToken = (credentials: Credentials): credentials is TokenCredentials =>
+  "accessToken" in credentials
+
+/** The secret of either kind of credentials. */
+export const secretOf = (credentials: Credentials): Redacted.Redacted<string> =>
+  isToken(credentials) ? credentials.accessToken : credentials.password
+
 /** Everything a transport needs to know about how to talk to one endpoint. */
 export interface ConnectionPolicy {
   readonly endpoint: Endpoint
@@ -26,8 +51,8 @@ export interface ConnectionPolicy {
    * ciphers, server name. Transports pass them on unchanged.
    */
   readonly tls: tls.ConnectionOptions
-  readonly credentials:
-    { readonly user: string; readonly password: Redacted.Redacted<string> } | undefined
+  /** How to log in; `undefined` sends no AUTH. */
+  readonly credentials: Credentials | undefined
   /** Connect, greeting and TLS handshake, together. */
   readonly connectionTimeoutMs: number
   /** Each later command and reply, and the DATA transfer. */

@@ -49,6 +49,7 @@ export type TransportFailure =
   | "AuthNotOffered"
   | "NoUsableAuthMechanism"
   | "AuthRejected"
+  | "TokenUnavailable"
   // The envelope and the message.
   | "SenderRejected"
   | "RecipientsRejected"

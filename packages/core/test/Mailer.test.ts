@@ -6,6 +6,7 @@ import * as Origin from "../src/Origin.ts"
 import type { MailSettings } from "../src/Settings.ts"
 import { resolve } from "../src/SettingsResolution.ts"
 import * as TlsPolicy from "../src/TlsPolicy.ts"
+import * as Transport from "../src/Transport.ts"
 import type { ConnectionPolicy, Receipt, TransportShape } from "../src/Transport.ts"
 import { type Phase, TransportError, type TransportFailure } from "../src/TransportError.ts"
 import * as TrustStore from "../src/TrustStore.ts"
@@ -65,10 +66,15 @@ const scripted = (outcomes: Record<string, Outcome>) => {
   return { transport, calls }
 }
 
-const run = (settings: MailSettings, transport: TransportShape) => {
+const run = (
+  settings: MailSettings,
+  transport: TransportShape,
+  options: Mailer.MailerOptions = {},
+) => {
   const trust = TrustStore.fromCertificates(undefined, [])
   const mailer = Mailer.make(settings, transport, TlsPolicy.make(settings, trust), {
     clientName: "controller.test",
+    ...options,
   })
   const logs: Array<string> = []
   const logger = Logger.make<unknown, void>(({ message, logLevel }) => {
@@ -206,7 +212,7 @@ describe("the delivery policy", () => {
     expect(backup!.endpoint.port).toBe(465)
     expect(backup!.mode).toBe("SSL_TLS")
     expect(backup!.credentials?.user).toBe("svc")
-    expect(Redacted.value(backup!.credentials!.password)).toBe("s3cret")
+    expect(Redacted.value(Transport.secretOf(backup!.credentials!))).toBe("s3cret")
     expect(primary!.tls.servername).toBe("primary.test")
     expect(backup!.tls.servername).toBe("backup.test")
     expect(backup!.tls.rejectUnauthorized).toBe(true)
@@ -338,5 +344,71 @@ describe("the delivery policy", () => {
     if (result._tag === "Failure" && result.failure._tag === "DeliveryError") {
       expect(result.failure.last.reason).toBe("DeadlineExceeded")
     }
+  })
+})
+
+describe("an OAuth 2.0 access token provider", () => {
+  const token = "ya29.contract-access-token"
+
+  it("is asked once per send and its token goes to every endpoint, for mailuser", async () => {
+    const { transport, calls } = scripted({
+      "primary.test": { fail: "ConnectionRefused", phase: "connect" },
+      "backup.test": "deliver",
+    })
+    let asked = 0
+    const accessToken = Effect.sync(() => {
+      asked += 1
+      return Redacted.make(token)
+    })
+    const settings = settingsWith({
+      mailuser: "svc",
+      mailpass: "unused",
+      mailSmtpEncryption: "STARTTLS",
+    })
+
+    const { result } = await run(settings, transport, { accessToken })
+
+    expect(result._tag).toBe("Success")
+    expect(asked).toBe(1)
+    expect(calls).toHaveLength(2)
+    for (const call of calls) {
+      expect(call.credentials?.user).toBe("svc")
+      expect(Transport.isToken(call.credentials!)).toBe(true)
+      expect(Redacted.value(Transport.secretOf(call.credentials!))).toBe(token)
+    }
+  })
+
+  it("that fails ends the send before any connection, naming its error, not its text", async () => {
+    const { transport, calls } = scripted({ "primary.test": "deliver", "backup.test": "deliver" })
+    class TokenEndpointDown extends Error {
+      override name = "TokenEndpointDown"
+    }
+    const accessToken = Effect.fail(new TokenEndpointDown(`refresh failed for ${token}`))
+    const settings = settingsWith({ mailuser: "svc", mailSmtpEncryption: "STARTTLS" })
+
+    const { result } = await run(settings, transport, { accessToken })
+
+    expect(calls).toEqual([])
+    if (result._tag === "Success") throw new Error("expected a failure")
+    const error = result.failure as Mailer.DeliveryError
+    expect(error.attempts).toEqual([])
+    expect({ reason: error.last.reason, phase: error.last.phase }).toEqual({
+      reason: "TokenUnavailable",
+      phase: "auth",
+    })
+    expect(error.message).toContain("TokenEndpointDown")
+    expect(error.message).not.toContain(token)
+    expect(Mailer.movesToBackup(error.last)).toBe(false)
+  })
+
+  it("without mailuser is refused: XOAUTH2 needs the user", async () => {
+    const { transport, calls } = scripted({ "primary.test": "deliver", "backup.test": "deliver" })
+    const accessToken = Effect.succeed(Redacted.make(token))
+
+    const { result } = await run(settingsWith({}), transport, { accessToken })
+
+    expect(calls).toEqual([])
+    if (result._tag === "Success") throw new Error("expected a failure")
+    expect((result.failure as Mailer.DeliveryError).last.detail).toContain("mailuser is empty")
   })
 })

@@ -59,8 +59,16 @@ export interface SmtpTestServerOptions {
   readonly tls?: TlsMode
   /** The certificate presented under STARTTLS or implicit TLS; default the `server` leaf. */
   readonly certificate?: CertificateChoice
-  /** When given, AUTH is offered (PLAIN and LOGIN unless `authMethods` says) and required. */
-  readonly auth?: { readonly user: string; readonly password: string }
+  /**
+   * When given, AUTH is offered (PLAIN and LOGIN unless `authMethods` says) and
+   * required. `accessToken` is what XOAUTH2 accepts; a wrong token gets the
+   * JSON error challenge of RFC 7628 3.2.2, then a 535.
+   */
+  readonly auth?: {
+    readonly user: string
+    readonly password: string
+    readonly accessToken?: string
+  }
   /** The mechanisms offered when `auth` is given; default `["PLAIN", "LOGIN"]`. */
   readonly authMethods?: ReadonlyArray<string>
   /**
@@ -248,11 +256,15 @@ export const startSmtpServer = async (
 
     onAuth(auth, _session, callback) {
       const expected = options.auth
-      const accepted =
-        expected !== undefined &&
-        auth.username === expected.user &&
-        auth.password === expected.password
+      const secretMatches =
+        auth.method === "XOAUTH2"
+          ? expected?.accessToken !== undefined && auth.accessToken === expected.accessToken
+          : auth.password === expected?.password
+      const accepted = expected !== undefined && auth.username === expected.user && secretMatches
       authAttempts.push({ method: auth.method, user: auth.username, accepted })
+      if (!accepted && auth.method === "XOAUTH2") {
+        return callback(null, { data: { status: "401", schemes: "bearer", scope: "smtp" } })
+      }
       if (!accepted) {
         const error: SMTPServerError = new Error("Authentication credentials invalid")
         error.responseCode = 535

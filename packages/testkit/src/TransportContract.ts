@@ -696,6 +696,135 @@ export const transportContract = (
       }
     })
 
+    describe("XOAUTH2 with an OAuth 2.0 access token from the Mailer", () => {
+      const accessToken = Effect.succeed(Redacted.make(H.bearerToken))
+      const lastError = (result: Awaited<ReturnType<typeof H.sendViaMailer>>["result"]) => {
+        if (result._tag === "Success") throw new Error("expected a failure, it was delivered")
+        const error = result.failure
+        if (error._tag !== "DeliveryError") throw new Error(`expected a DeliveryError: ${error}`)
+        return error.last
+      }
+
+      it(
+        "logs in with XOAUTH2 after STARTTLS, never with the password, the token hidden",
+        async () => {
+          const server = await real({
+            tls: "starttls",
+            auth: { ...credentials, accessToken: H.bearerToken },
+            authMethods: ["PLAIN", "LOGIN", "XOAUTH2"],
+          })
+          const settings = H.settingsOf(H.values(server, "STARTTLS", credentialSettings))
+
+          const { result } = await H.sendViaMailer(transport, settings, H.message, {
+            accessToken,
+          })
+
+          const receipt = delivered(result)
+          expectReceipt(receipt, {
+            transport: transport.name,
+            endpoint: server,
+            tls: "STARTTLS",
+            authenticated: true,
+          })
+          expect(server.authAttempts).toEqual([
+            { method: "XOAUTH2", user: credentials.user, accepted: true },
+          ])
+          expect(server.messages).toHaveLength(1)
+        },
+        timeout(15_000),
+      )
+
+      it(
+        "a refused token is answered once with an empty line, not sent again, not failed over",
+        async () => {
+          const challenge = Buffer.from('{"status":"401","schemes":"bearer"}').toString("base64")
+          const server = await scripted({
+            implicitTls: {},
+            script: H.dialogue({
+              ehlo: ["AUTH PLAIN LOGIN XOAUTH2", "8BITMIME"],
+              then: [
+                Script.expect(/^AUTH XOAUTH2 \S+$/i, `334 ${challenge}\r\n`),
+                Script.expect(/^$/, "535 5.7.8 Username and Password not accepted\r\n"),
+                Script.expect(/^QUIT/i, "221 2.0.0 Bye\r\n"),
+                Script.close(),
+              ],
+            }),
+          })
+          const settings = H.settingsOf(H.values(server, "SSL_TLS", credentialSettings))
+
+          const { result } = await H.sendViaMailer(transport, settings, H.message, {
+            accessToken,
+          })
+
+          const error = lastError(result)
+          expect({ reason: error.reason, phase: error.phase }).toEqual({
+            reason: "AuthRejected",
+            phase: "auth",
+          })
+          expect({ code: error.code, enhancedCode: error.enhancedCode }).toEqual({
+            code: 535,
+            enhancedCode: "5.7.8",
+          })
+          expect(Mailer.movesToBackup(error)).toBe(false)
+          const lines = server.clientLines()
+          expect(commandsIn(lines, ["AUTH"])).toHaveLength(1)
+          expect(linesAfter(lines, /^AUTH XOAUTH2 /i)).toEqual(["", "QUIT"])
+          expect(server.connectionCount).toBe(1)
+        },
+        timeout(15_000),
+      )
+
+      for (const [name, bad] of [
+        ["a line break", `${H.bearerToken}\r\nRSET`],
+        ["a 0x01", `${H.bearerToken}\u0001auth=Bearer other`],
+      ] as const) {
+        it(`an access token holding ${name} is refused before a byte is sent`, async () => {
+          const server = await real({
+            tls: "starttls",
+            auth: { ...credentials, accessToken: H.bearerToken },
+            authMethods: ["XOAUTH2"],
+          })
+          const settings = H.settingsOf(H.values(server, "STARTTLS", credentialSettings))
+
+          const { result } = await H.sendViaMailer(transport, settings, H.message, {
+            accessToken: Effect.succeed(Redacted.make(bad)),
+          })
+
+          const error = lastError(result)
+          expect({ reason: error.reason, phase: error.phase }).toEqual({
+            reason: "InvalidArgument",
+            phase: "auth",
+          })
+          expect(server.authAttempts).toEqual([])
+          expect(server.messages).toEqual([])
+        })
+      }
+
+      it(
+        "a server without XOAUTH2 gets no AUTH line: no usable mechanism, no password instead",
+        async () => {
+          const server = await scripted({
+            implicitTls: {},
+            script: H.dialogue({ ehlo: ["AUTH PLAIN LOGIN", "8BITMIME"] }),
+          })
+          const settings = H.settingsOf(H.values(server, "SSL_TLS", credentialSettings))
+
+          const { result } = await H.sendViaMailer(transport, settings, H.message, {
+            accessToken,
+          })
+
+          const error = lastError(result)
+          expect({ reason: error.reason, phase: error.phase }).toEqual({
+            reason: "NoUsableAuthMechanism",
+            phase: "auth",
+          })
+          expect(error.detail).toContain("XOAUTH2")
+          expect(commandsIn(server.clientLines(), ["AUTH", "MAIL"])).toEqual([])
+        },
+        timeout(15_000),
+      )
+    })
+
     describe("TLS versions on the wire", () => {
       /** OpenSSL 3 speaks TLS 1.0 only at security level 0, on the server side too. */
       const tls10Server = (tlsMode: "implicit" | "starttls") =>

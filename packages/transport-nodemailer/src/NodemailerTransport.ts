@@ -63,8 +63,19 @@ const checkArguments = (
   if (credentials !== undefined && unsafe.test(credentials.user)) {
     return Effect.fail(refusal.invalidArgument(policy, "auth", "mailuser"))
   }
-  if (credentials !== undefined && unsafe.test(Redacted.value(credentials.password))) {
-    return Effect.fail(refusal.invalidArgument(policy, "auth", "mailpass"))
+  if (credentials === undefined) return Effect.void
+  const token = Transport.isToken(credentials)
+  const secret = Redacted.value(Transport.secretOf(credentials))
+  if (unsafe.test(secret)) {
+    return Effect.fail(
+      refusal.invalidArgument(policy, "auth", token ? "the access token" : "mailpass"),
+    )
+  }
+  // XOAUTH2 separates its fields with 0x01: one in the user or token would move them.
+  if (token && (credentials.user.includes("\u0001") || secret.includes("\u0001"))) {
+    return Effect.fail(
+      refusal.invalidArgument(policy, "auth", "mailuser or the access token", "a 0x01 character"),
+    )
   }
   return Effect.void
 }
@@ -124,7 +135,8 @@ const send = (
       // AUTH only when offered, only with a mechanism we speak (RFC 4954).
       let authenticated = false
       if (policy.credentials !== undefined) {
-        const choice = Capabilities.chooseMechanism(capabilities)
+        const credentials = policy.credentials
+        const choice = Capabilities.chooseMechanism(capabilities, Transport.isToken(credentials))
         if (choice._tag === "NotOffered") return yield* refusal.authNotOffered(policy, ehlo)
         if (choice._tag === "NoneUsable") {
           return yield* refusal.noUsableMechanism(policy, ehlo, choice.offered)
@@ -132,8 +144,8 @@ const send = (
         yield* step(
           session.login(
             choice.mechanism,
-            policy.credentials.user,
-            Redacted.value(policy.credentials.password),
+            credentials.user,
+            Redacted.value(Transport.secretOf(credentials)),
           ),
         )
         authenticated = true

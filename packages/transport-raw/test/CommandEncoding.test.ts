@@ -53,6 +53,31 @@ describe("command encoding", () => {
     expect(result.display).toBe("AUTH PLAIN ****")
   })
 
+  it("builds AUTH XOAUTH2 as user and bearer token between 0x01 marks, masked", () => {
+    const command = Command.authXoauth2("printer@example.com", Redacted.make("ya29.Tk"))
+    if (Command.isRefused(command)) throw new Error(command.detail)
+    const result = encoded(command)
+    const blob = Buffer.from("user=printer@example.com\u0001auth=Bearer ya29.Tk\u0001\u0001")
+    expect(result.bytes.toString()).toBe(`AUTH XOAUTH2 ${blob.toString("base64")}\r\n`)
+    expect(result.display).toBe("AUTH XOAUTH2 ****")
+  })
+
+  it("refuses a user or token holding 0x01, CR or LF, without showing the token", () => {
+    for (const [user, token] of [
+      ["printer", "ya29.Tk\u0001auth=Bearer x"],
+      ["print\u0001er", "ya29.Tk"],
+      ["printer", "ya29.Tk\r\nRSET"],
+    ] as const) {
+      const refused = Command.authXoauth2(user, Redacted.make(token))
+      expect(Command.isRefused(refused)).toBe(true)
+      expect(JSON.stringify(refused)).not.toContain("ya29")
+    }
+  })
+
+  it("answers an XOAUTH2 error challenge with an empty line", () => {
+    expect(encoded(Command.authCancelChallenge).bytes.toString()).toBe("\r\n")
+  })
+
   it("encodes AUTH LOGIN answers as base64 of UTF-8 and masks them", () => {
     const result = encoded(Command.authResponse(Redacted.make("p€ss")))
     expect(result.bytes.toString()).toBe(`${Buffer.from("p€ss").toString("base64")}\r\n`)

@@ -105,9 +105,9 @@ export const runLogged = async <A, E>(
 export const credentials = { user: "printer", password: "p€ss" } as const
 
 /**
- * A bearer token. No transport input carries one, so the contract plants it
- * where a settings secret could leak from: every case's trust store password
- * (a PEM trust store never needs it; cases with JKS or PKCS12 set their own).
+ * A bearer token: the access token of the XOAUTH2 cases, and planted where
+ * a settings secret could leak from in every other case: the trust store
+ * password (a PEM trust store never needs it; JKS and PKCS12 cases set their own).
  */
 export const bearerToken = "spoc-contract-token.eyJzdWIiOiJwcmludGVyIn0.c2lnbmVk"
 
@@ -129,6 +129,10 @@ export const namedSecretForms = (
   { name: "the AUTH PLAIN blob", form: base64(`\0${user}\0${password}`) },
   { name: "the user in base64 (the AUTH LOGIN answer)", form: base64(user) },
   { name: "the bearer token", form: bearerToken },
+  {
+    name: "the AUTH XOAUTH2 blob",
+    form: base64(`user=${user}\u0001auth=Bearer ${bearerToken}\u0001\u0001`),
+  },
 ]
 
 /** What one case showed, at the level it ran. */

@@ -16,10 +16,11 @@ export interface Capabilities {
   readonly authMechanisms: ReadonlyArray<string>
 }
 
-/** The mechanisms spoc-mail speaks, in order of preference. */
+/** The mechanisms spoc-mail speaks for a password, in order of preference. */
 export const supportedMechanisms = ["PLAIN", "LOGIN"] as const
 
-export type Mechanism = (typeof supportedMechanisms)[number]
+/** An access token is sent only with XOAUTH2. */
+export type Mechanism = (typeof supportedMechanisms)[number] | "XOAUTH2"
 
 /**
  * Parses EHLO reply lines without their reply code (`AUTH PLAIN LOGIN`,
@@ -47,12 +48,16 @@ export type MechanismChoice =
   | { readonly _tag: "NotOffered" }
   | { readonly _tag: "NoneUsable"; readonly offered: ReadonlyArray<string> }
 
-/** Picks the first mechanism spoc-mail speaks that the server offers. */
-export const chooseMechanism = (capabilities: Capabilities): MechanismChoice => {
+/**
+ * Picks the first mechanism spoc-mail speaks that the server offers: for an
+ * access token XOAUTH2 only, for a password PLAIN, else LOGIN.
+ */
+export const chooseMechanism = (capabilities: Capabilities, token = false): MechanismChoice => {
   if (!capabilities.keywords.has("AUTH") && capabilities.authMechanisms.length === 0) {
     return { _tag: "NotOffered" }
   }
-  const mechanism = supportedMechanisms.find((m) => capabilities.authMechanisms.includes(m))
+  const speaks: ReadonlyArray<Mechanism> = token ? ["XOAUTH2"] : supportedMechanisms
+  const mechanism = speaks.find((m) => capabilities.authMechanisms.includes(m))
   return mechanism === undefined
     ? { _tag: "NoneUsable", offered: capabilities.authMechanisms }
     : { _tag: "Chosen", mechanism }

@@ -16,7 +16,7 @@
  * Nothing here reads a secret: commands come from the session's transcript,
  * whose AUTH arguments are already masked.
  */
-import { type Transport, TransportError, TransportFailures } from "@spoc-mail/core"
+import { Transport, TransportError, TransportFailures } from "@spoc-mail/core"
 import type { SMTPError } from "nodemailer/lib/smtp-connection"
 import type { LookupFailure } from "./EndpointAddress.ts"
 import type { Session, SessionFailure } from "./Session.ts"
@@ -584,16 +584,22 @@ export const refusal = {
     policy: ConnectionPolicy,
     command: string | undefined,
     offered: ReadonlyArray<string>,
-  ) =>
-    build(policy, {
+  ) => {
+    const list = offered.join(" ") || "with no mechanism"
+    const token = policy.credentials !== undefined && Transport.isToken(policy.credentials)
+    return build(policy, {
       reason: "NoUsableAuthMechanism",
       phase: "auth",
       command,
-      detail:
-        `the server offers AUTH ${offered.join(" ") || "with no mechanism"}, but spoc-mail ` +
-        "speaks only PLAIN and LOGIN; the credentials were not sent",
-      hint: "enable AUTH PLAIN or LOGIN on the server (over TLS), or clear mailuser with [EMPTY]",
-    }),
+      detail: token
+        ? `the server offers AUTH ${list}, but an access token needs XOAUTH2; it was not sent`
+        : `the server offers AUTH ${list}, but spoc-mail speaks only PLAIN and LOGIN; ` +
+          "the credentials were not sent",
+      hint: token
+        ? "use the server's OAuth 2.0 submission endpoint, or log in with mailpass"
+        : "enable AUTH PLAIN or LOGIN on the server (over TLS), or clear mailuser with [EMPTY]",
+    })
+  },
 
   smtpUtf8Unsupported: (policy: ConnectionPolicy, command: string | undefined) =>
     build(policy, {
@@ -604,11 +610,16 @@ export const refusal = {
       hint: "use ASCII addresses (IDN domains in their xn-- form), or a server with SMTPUTF8",
     }),
 
-  invalidArgument: (policy: ConnectionPolicy, phase: Phase, field: string) =>
+  invalidArgument: (
+    policy: ConnectionPolicy,
+    phase: Phase,
+    field: string,
+    characters = "CR, LF or NUL",
+  ) =>
     build(policy, {
       reason: "InvalidArgument",
       phase,
-      detail: `${field} contains CR, LF or NUL; nothing was sent`,
-      hint: `remove line breaks and NUL characters from ${field}`,
+      detail: `${field} contains ${characters}; nothing was sent`,
+      hint: `remove line breaks and control characters from ${field}`,
     }),
 }

@@ -111,6 +111,32 @@ export const authPlain = (user: string, password: Redacted.Redacted<string>): Co
   return make("AUTH", "PLAIN", blob)
 }
 
+/**
+ * `AUTH XOAUTH2` with its initial response: the base64 of
+ * `user=USER ^A auth=Bearer TOKEN ^A ^A` (Google's and Microsoft's SASL
+ * XOAUTH2). A ^A (0x01) in the user or token would move the field borders,
+ * so it is refused with CR, LF and NUL.
+ */
+export const authXoauth2 = (
+  user: string,
+  accessToken: Redacted.Redacted<string>,
+): Command | Refused => {
+  const refused = refuseCredentials(user, accessToken, "the access token")
+  if (refused !== undefined) return refused
+  if (user.includes("\u0001") || Redacted.value(accessToken).includes("\u0001")) {
+    return {
+      _tag: "Refused",
+      verb: "AUTH",
+      detail: "mailuser or the access token contains a 0x01 control character",
+    }
+  }
+  const blob = `user=${user}\u0001auth=Bearer ${Redacted.value(accessToken)}\u0001\u0001`
+  return make("AUTH", "XOAUTH2", Redacted.make(base64(blob)))
+}
+
+/** The empty line that answers an XOAUTH2 error challenge, so the server gives its final reply. */
+export const authCancelChallenge: Command = { verb: "AUTH", parts: [""] }
+
 /** The bare `AUTH LOGIN` that starts the two-prompt dialogue. */
 export const authLogin: Command = make("AUTH", "LOGIN")
 
@@ -120,16 +146,17 @@ export const authResponse = (value: Redacted.Redacted<string>): Command => ({
   parts: [Redacted.make(base64(Redacted.value(value)))],
 })
 
-/** Refuses a user or password holding CR, LF or NUL, without showing either. */
+/** Refuses a user or secret holding CR, LF or NUL, without showing either. */
 export const refuseCredentials = (
   user: string,
-  password: Redacted.Redacted<string>,
+  secret: Redacted.Redacted<string>,
+  secretName = "mailpass",
 ): Refused | undefined => {
   if (!isSafe(user)) {
     return { _tag: "Refused", verb: "AUTH", detail: "mailuser contains CR, LF or NUL" }
   }
-  if (!isSafe(Redacted.value(password))) {
-    return { _tag: "Refused", verb: "AUTH", detail: "mailpass contains CR, LF or NUL" }
+  if (!isSafe(Redacted.value(secret))) {
+    return { _tag: "Refused", verb: "AUTH", detail: `${secretName} contains CR, LF or NUL` }
   }
   return undefined
 }

@@ -13,7 +13,7 @@
  * does no I/O of its own: closing is the caller's `close` callback.
  */
 import { createHash, createHmac, randomBytes } from "node:crypto"
-import type { Transport } from "@spoc-mail/core"
+import { Transport } from "@spoc-mail/core"
 import * as Redacted from "effect/Redacted"
 import type { Session } from "./Session.ts"
 
@@ -56,7 +56,7 @@ export class Pool {
     if (policy.credentials !== undefined) {
       hash.update(
         createHmac("sha256", this.secret)
-          .update(Redacted.value(policy.credentials.password))
+          .update(Redacted.value(Transport.secretOf(policy.credentials)))
           .digest(),
       )
     }

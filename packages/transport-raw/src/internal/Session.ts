@@ -17,9 +17,10 @@
  * administrator chose no encryption. After STARTTLS, EHLO is sent again and
  * only the new capabilities count (RFC 3207 4.2).
  *
- * AUTH uses PLAIN (RFC 4616), else LOGIN, and only what the server offers;
- * a rejection is final (no retry, to avoid locking the account). XOAUTH2 is
- * not offered: the connection policy carries a user and a password, no token.
+ * AUTH uses PLAIN (RFC 4616), else LOGIN, for a password, and XOAUTH2 for
+ * an access token, only what the server offers; a rejection is final (no
+ * retry, to avoid locking the account): a refused token's JSON challenge is
+ * answered with an empty line and the token is not sent again.
  *
  * Deadlines: connect, greeting and TLS handshake share `connectionTimeoutMs`
  * (a STARTTLS handshake gets its own `connectionTimeoutMs`); every later
@@ -423,7 +424,13 @@ const secure = (
     return { capabilities, tls }
   })
 
-/** AUTH PLAIN, else LOGIN, when credentials are set; true when authenticated. */
+const credentialsHint =
+  "write mailuser, mailpass and the token without line breaks or control codes"
+
+/**
+ * AUTH when credentials are set: XOAUTH2 for an access token, else PLAIN,
+ * else LOGIN for a password; true when authenticated.
+ */
 const authenticate = (
   socket: SmtpSocket,
   policy: Policy,
@@ -432,6 +439,7 @@ const authenticate = (
   Effect.gen(function* () {
     const credentials = policy.credentials
     if (credentials === undefined) return false
+    const token = TransportModule.isToken(credentials)
     const relayHint =
       "if the server relays mail for this host without a login (an IP-authorised relay), " +
       "clear mailuser with [EMPTY]"
@@ -445,25 +453,33 @@ const authenticate = (
         { hint: `${relayHint}; otherwise use the server's submission port` },
       )
     }
-    const mechanism = ["PLAIN", "LOGIN"].find((m) => capabilities.authMechanisms.has(m))
+    const speaks = token ? ["XOAUTH2"] : ["PLAIN", "LOGIN"]
+    const mechanism = speaks.find((m) => capabilities.authMechanisms.has(m))
     if (mechanism === undefined) {
       const offered = [...capabilities.authMechanisms].join(" ") || "no mechanism"
       return yield* error(
         policy,
         "NoUsableAuthMechanism",
         "auth",
-        `the server offers AUTH ${offered}, but spoc-mail supports only PLAIN and LOGIN`,
-        { hint: `enable AUTH PLAIN or LOGIN on the server (over TLS), or ${relayHint}` },
+        token
+          ? `the server offers AUTH ${offered}, but an access token needs XOAUTH2`
+          : `the server offers AUTH ${offered}, but spoc-mail supports only PLAIN and LOGIN`,
+        {
+          hint: token
+            ? "use the server's OAuth 2.0 submission endpoint, or log in with mailpass"
+            : `enable AUTH PLAIN or LOGIN on the server (over TLS), or ${relayHint}`,
+        },
       )
     }
 
     const shown = `AUTH ${mechanism}`
-    const rejected = (answer: Reply.Reply): Error => {
+    const rejected = (answer: Reply.Reply, challenge?: string): Error => {
       const refusal = TransportFailures.authRefusal(
         { code: answer.code, enhancedCode: answer.enhancedCode, text: Reply.text(answer) },
         shown,
       )
-      return error(policy, refusal.reason, "auth", refusal.detail, {
+      const said = challenge === undefined ? "" : ` (the server's challenge: ${challenge})`
+      return error(policy, refusal.reason, "auth", `${refusal.detail}${said}`, {
         command: shown,
         reply: answer,
         hint: refusal.hint,
@@ -475,16 +491,28 @@ const authenticate = (
           answer.code === expected ? Effect.succeed(answer) : Effect.fail(rejected(answer)),
         ),
       )
+    const first = (command: Command.Command | Command.Refused) =>
+      Command.isRefused(command)
+        ? Effect.fail(
+            error(policy, "InvalidArgument", "auth", command.detail, {
+              command: shown,
+              hint: credentialsHint,
+            }),
+          )
+        : Effect.succeed(command)
 
+    if (TransportModule.isToken(credentials)) {
+      const command = yield* first(Command.authXoauth2(credentials.user, credentials.accessToken))
+      const answer = yield* exchange(socket, policy, "auth", command, shown)
+      if (answer.code === 235) return true
+      if (answer.code !== 334) return yield* Effect.fail(rejected(answer))
+      // A refused token gets a 334 with a JSON error; the empty answer asks for the final
+      // reply, and the attempt ends there: the same token is never sent twice.
+      const final = yield* exchange(socket, policy, "auth", Command.authCancelChallenge, shown)
+      return yield* Effect.fail(rejected(final, challengeText(answer)))
+    }
     if (mechanism === "PLAIN") {
-      const plain = Command.authPlain(credentials.user, credentials.password)
-      if (Command.isRefused(plain)) {
-        return yield* error(policy, "InvalidArgument", "auth", plain.detail, {
-          command: shown,
-          hint: "write mailuser and mailpass without line breaks or NUL characters",
-        })
-      }
-      yield* step(plain, 235)
+      yield* step(yield* first(Command.authPlain(credentials.user, credentials.password)), 235)
       return true
     }
 
@@ -494,6 +522,14 @@ const authenticate = (
     yield* step(Command.authResponse(credentials.password), 235)
     return true
   })
+
+/** The JSON an XOAUTH2 challenge carries in base64, when it is printable text. */
+const challengeText = (answer: Reply.Reply): string | undefined => {
+  const encoded = Reply.text(answer).trim()
+  if (!/^[A-Za-z0-9+/]+=*$/.test(encoded)) return undefined
+  const decoded = Buffer.from(encoded, "base64").toString("utf8")
+  return /^[\x20-\x7e]{1,300}$/.test(decoded) ? decoded : undefined
+}
 
 /**
  * Refuses, before anything is sent, a client name, credentials or envelope
@@ -517,11 +553,15 @@ export const refuseUnsafe = (
       })
     }
   }
-  if (policy.credentials !== undefined) {
-    const refused = Command.refuseCredentials(policy.credentials.user, policy.credentials.password)
-    if (refused !== undefined) {
-      return error(policy, "InvalidArgument", "auth", `${refused.detail}; nothing was sent`, {
-        hint: "write mailuser and mailpass without line breaks or NUL characters",
+  const credentials = policy.credentials
+  if (credentials !== undefined) {
+    // Building the first AUTH command checks the user and the secret as it will be sent.
+    const login = TransportModule.isToken(credentials)
+      ? Command.authXoauth2(credentials.user, credentials.accessToken)
+      : Command.authPlain(credentials.user, credentials.password)
+    if (Command.isRefused(login)) {
+      return error(policy, "InvalidArgument", "auth", `${login.detail}; nothing was sent`, {
+        hint: credentialsHint,
       })
     }
   }

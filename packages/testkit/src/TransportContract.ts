@@ -698,10 +698,21 @@ export const transportContract = (
 
     describe("XOAUTH2 with an OAuth 2.0 access token from the Mailer", () => {
       const accessToken = Effect.succeed(Redacted.make(H.bearerToken))
-      const lastError = (result: Awaited<ReturnType<typeof H.sendViaMailer>>["result"]) => {
+      /** Sends with a token through the Mailer; asserts the failure that ended the send. */
+      const refusedWithToken = async (
+        server: { readonly host: string; readonly port: number },
+        mode: "SSL_TLS" | "STARTTLS",
+        expected: { readonly reason: TransportError.TransportFailure; readonly phase: "auth" },
+        token = accessToken,
+      ): Promise<TransportError.TransportError> => {
+        const settings = H.settingsOf(H.values(server, mode, credentialSettings))
+        const { result } = await H.sendViaMailer(transport, settings, H.message, {
+          accessToken: token,
+        })
         if (result._tag === "Success") throw new Error("expected a failure, it was delivered")
         const error = result.failure
         if (error._tag !== "DeliveryError") throw new Error(`expected a DeliveryError: ${error}`)
+        expect({ reason: error.last.reason, phase: error.last.phase }).toEqual(expected)
         return error.last
       }
 
@@ -750,17 +761,12 @@ export const transportContract = (
               ],
             }),
           })
-          const settings = H.settingsOf(H.values(server, "SSL_TLS", credentialSettings))
 
-          const { result } = await H.sendViaMailer(transport, settings, H.message, {
-            accessToken,
-          })
-
-          const error = lastError(result)
-          expect({ reason: error.reason, phase: error.phase }).toEqual({
+          const error = await refusedWithToken(server, "SSL_TLS", {
             reason: "AuthRejected",
             phase: "auth",
           })
+
           expect({ code: error.code, enhancedCode: error.enhancedCode }).toEqual({
             code: 535,
             enhancedCode: "5.7.8",
@@ -784,17 +790,14 @@ export const transportContract = (
             auth: { ...credentials, accessToken: H.bearerToken },
             authMethods: ["XOAUTH2"],
           })
-          const settings = H.settingsOf(H.values(server, "STARTTLS", credentialSettings))
 
-          const { result } = await H.sendViaMailer(transport, settings, H.message, {
-            accessToken: Effect.succeed(Redacted.make(bad)),
-          })
+          await refusedWithToken(
+            server,
+            "STARTTLS",
+            { reason: "InvalidArgument", phase: "auth" },
+            Effect.succeed(Redacted.make(bad)),
+          )
 
-          const error = lastError(result)
-          expect({ reason: error.reason, phase: error.phase }).toEqual({
-            reason: "InvalidArgument",
-            phase: "auth",
-          })
           expect(server.authAttempts).toEqual([])
           expect(server.messages).toEqual([])
         })
@@ -807,17 +810,12 @@ export const transportContract = (
             implicitTls: {},
             script: H.dialogue({ ehlo: ["AUTH PLAIN LOGIN", "8BITMIME"] }),
           })
-          const settings = H.settingsOf(H.values(server, "SSL_TLS", credentialSettings))
 
-          const { result } = await H.sendViaMailer(transport, settings, H.message, {
-            accessToken,
-          })
-
-          const error = lastError(result)
-          expect({ reason: error.reason, phase: error.phase }).toEqual({
+          const error = await refusedWithToken(server, "SSL_TLS", {
             reason: "NoUsableAuthMechanism",
             phase: "auth",
           })
+
           expect(error.detail).toContain("XOAUTH2")
           expect(commandsIn(server.clientLines(), ["AUTH", "MAIL"])).toEqual([])
         },

@@ -27,6 +27,7 @@
  * blamed on the list rather than on the version setting
  * (`TransportFailures.versionMismatch`).
  */
+import { X509Certificate } from "node:crypto"
 import { isIP } from "node:net"
 import * as tls from "node:tls"
 import * as Context from "effect/Context"
@@ -134,15 +135,28 @@ const chainOf = (certificate: tls.PeerCertificate): Array<Uint8Array> => {
 }
 
 /**
+ * Whether the certificate names the host: an IP against its IP addresses by
+ * OpenSSL's byte comparison (Node 22.23's `checkServerIdentity` does not see
+ * `::1` in an IP address written out as `0:0:0:0:0:0:0:1`), a name with
+ * Node's own rules. The error says why not.
+ */
+const identityMismatch = (host: string, certificate: tls.PeerCertificate): Error | undefined => {
+  if (isIP(host) === 0) return tls.checkServerIdentity(host, certificate)
+  const raw = certificate.raw
+  if (raw !== undefined && new X509Certificate(raw).checkIP(host) !== undefined) return undefined
+  return new Error(`IP address ${host} is not among the certificate's IP addresses`)
+}
+
+/**
  * Checks the server's certificate once Node has verified the chain and dates:
- * the host name with Node's own rules, then the strength of the chain.
+ * the host the endpoint names, then the strength of the chain.
  */
 export const checkServer = (
   host: string,
   certificate: tls.PeerCertificate,
 ): ServerCertificateRefused | undefined => {
   const names = certificateNames(certificate)
-  const mismatch = tls.checkServerIdentity(host, certificate)
+  const mismatch = identityMismatch(host, certificate)
   if (mismatch !== undefined) {
     return new ServerCertificateRefused({
       reason: "HostnameMismatch",

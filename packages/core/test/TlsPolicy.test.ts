@@ -355,6 +355,18 @@ describe("weak server parameters", () => {
     })
   }
 
+  it("matches an IP host against IP addresses however they are written", () => {
+    const server = new X509Certificate(pki("server.crt")).toLegacyObject()
+    // The fixture writes ::1 out in full: IP Address:0:0:0:0:0:0:0:1.
+    expect(server.subjectaltname).toContain("0:0:0:0:0:0:0:1")
+    for (const host of ["::1", "0:0:0:0:0:0:0:1", "127.0.0.1", "localhost", "smtp.test"]) {
+      expect(TlsPolicy.checkServer(host, server)).toBeUndefined()
+    }
+    for (const host of ["::2", "127.0.0.2", "backup.test"]) {
+      expect(TlsPolicy.checkServer(host, server)?.reason).toBe("HostnameMismatch")
+    }
+  })
+
   it("names the weakness in the error our own check raises", () => {
     const legacyObject = (pem: string) => new X509Certificate(pem).toLegacyObject()
     const smallKey = TlsPolicy.checkServer("127.0.0.1", legacyObject(weak.smallKey.certPem))

@@ -220,10 +220,10 @@ const tokenError = (endpoint: Endpoint, detail: string): TransportError =>
     reason: "TokenUnavailable",
     phase: "auth",
     endpoint,
-    detail,
+    detail: `${detail}; no connection was made, nothing was sent`,
     hint:
       "check the OAuth 2.0 token provider given to the Mailer as accessToken " +
-      "(its credentials, its network, the token's scope); nothing was sent",
+      "(its credentials, its network, the token's scope)",
   })
 
 /** The credentials of one send: the settings' password, or the user with a fresh token. */
@@ -236,27 +236,35 @@ const credentialsOf = (
   const user = settings.credentials?.user
   if (user === undefined) {
     return Effect.fail(
-      tokenError(
+      new TransportError({
+        reason: "InvalidArgument",
+        phase: "config",
         endpoint,
-        "an access token provider is set, but mailuser is empty: XOAUTH2 needs the user",
-      ),
+        detail: "an access token provider is set, but mailuser is empty; nothing was sent",
+        hint: "set mailuser to the account the token was issued for: XOAUTH2 sends both",
+      }),
     )
   }
+  const failed = (cause: unknown) =>
+    Effect.fail(tokenError(endpoint, `the access token provider failed (${errorName(cause)})`))
   return accessToken.pipe(
-    Effect.map((token) => ({ user, accessToken: token })),
-    Effect.mapError((cause) =>
-      tokenError(endpoint, `the access token provider failed (${errorName(cause)})`),
-    ),
+    Effect.map((token): Credentials => ({ user, accessToken: token })),
+    Effect.catch(failed),
+    // A provider that throws is reported the same way: its message could hold the token.
+    Effect.catchDefect(failed),
   )
 }
 
-const errorName = (cause: unknown): string => {
-  if (typeof cause === "object" && cause !== null) {
-    const tag = (cause as { readonly _tag?: unknown })._tag
-    if (typeof tag === "string") return tag
-    if (cause instanceof Error) return cause.name
-  }
-  return typeof cause
+/**
+ * An error by its tag or class name, and the name of what it wraps
+ * (`UnknownError from OAuthRefreshError`), never by its message.
+ */
+const errorName = (cause: unknown, depth = 0): string => {
+  if (typeof cause !== "object" || cause === null) return typeof cause
+  const tag = (cause as { readonly _tag?: unknown })._tag
+  const name = typeof tag === "string" ? tag : cause instanceof Error ? cause.name : "object"
+  const inner = (cause as { readonly cause?: unknown }).cause
+  return inner === undefined || depth > 2 ? name : `${name} from ${errorName(inner, depth + 1)}`
 }
 
 export const make = (
@@ -275,10 +283,15 @@ export const make = (
       // The attempt under way, so that one cut short by the deadline is reported too.
       let inFlight: { readonly endpoint: Endpoint; readonly started: number } | undefined
 
+      // True while the access token provider is asked, so that a deadline blames it.
+      let awaitingToken = false
+
       const tryEndpoints = Effect.gen(function* () {
+        awaitingToken = true
         const credentials = yield* credentialsOf(settings, options.accessToken, endpoints[0]!).pipe(
           Effect.mapError((last) => new DeliveryError({ attempts: [], last })),
         )
+        awaitingToken = false
         for (const [index, endpoint] of endpoints.entries()) {
           const started = Date.now()
           const policy = policyFor(settings, tlsPolicy, endpoint, clientName, credentials)
@@ -337,6 +350,13 @@ export const make = (
           duration: deadlineMs,
           orElse: () =>
             Effect.suspend(() => {
+              if (awaitingToken) {
+                const detail =
+                  "the access token provider gave no token within the send's overall " +
+                  `deadline of ${deadlineMs} ms`
+                const last = tokenError(endpoints[0]!, detail)
+                return Effect.fail(new DeliveryError({ attempts: [], last }))
+              }
               const cut = inFlight
               const endpoint = cut?.endpoint ?? attempts[attempts.length - 1]?.endpoint
               const last = deadlineError(

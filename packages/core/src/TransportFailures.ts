@@ -399,6 +399,12 @@ const noRetryNote =
  * finds too weak (534) and a temporary fault (4xx).
  */
 export const authRefusal = (reply: AuthReply, command: string): Classified => {
+  // A token has no mailpass to check: it expired, lacks the scope, or is not mailuser's.
+  const token = /^AUTH XOAUTH2\b/i.test(command)
+  const checkCredentials = token
+    ? "the access token was refused: renew it, check that it carries the mail (SMTP) " +
+      "scope and that mailuser is the account it was issued for"
+    : "check mailuser and mailpass"
   const encryptionFirst =
     reply.code === 538 ||
     reply.enhancedCode === "5.7.11" ||
@@ -413,8 +419,10 @@ export const authRefusal = (reply: AuthReply, command: string): Classified => {
   if (reply.code === 535) {
     return {
       reason: "AuthRejected",
-      detail: "the server rejected the user name or password",
-      hint: `check mailuser and mailpass; ${noRetryNote}`,
+      detail: token
+        ? "the server rejected the user name or access token"
+        : "the server rejected the user name or password",
+      hint: `${checkCredentials}; ${noRetryNote}`,
     }
   }
   if (reply.code === 534) {
@@ -436,7 +444,7 @@ export const authRefusal = (reply: AuthReply, command: string): Classified => {
   return {
     reason: "AuthRejected",
     detail: `the server refused ${command}`,
-    hint: `check mailuser and mailpass; ${noRetryNote}`,
+    hint: `${checkCredentials}; ${noRetryNote}`,
   }
 }
 

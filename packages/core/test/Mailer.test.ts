@@ -401,7 +401,7 @@ describe("an OAuth 2.0 access token provider", () => {
     expect(Mailer.movesToBackup(error.last)).toBe(false)
   })
 
-  it("without mailuser is refused: XOAUTH2 needs the user", async () => {
+  it("without mailuser is a configuration error: XOAUTH2 needs the user", async () => {
     const { transport, calls } = scripted({ "primary.test": "deliver", "backup.test": "deliver" })
     const accessToken = Effect.succeed(Redacted.make(token))
 
@@ -409,6 +409,55 @@ describe("an OAuth 2.0 access token provider", () => {
 
     expect(calls).toEqual([])
     if (result._tag === "Success") throw new Error("expected a failure")
-    expect((result.failure as Mailer.DeliveryError).last.detail).toContain("mailuser is empty")
+    const last = (result.failure as Mailer.DeliveryError).last
+    expect({ reason: last.reason, phase: last.phase }).toEqual({
+      reason: "InvalidArgument",
+      phase: "config",
+    })
+    expect(last.detail).toContain("mailuser is empty")
+    expect(last.hint).toContain("set mailuser")
+  })
+
+  const failures = async (
+    accessToken: Effect.Effect<Redacted.Redacted<string>, unknown>,
+    deadlineMs?: number,
+  ) => {
+    const { transport, calls } = scripted({ "primary.test": "deliver", "backup.test": "deliver" })
+    const settings = settingsWith({ mailuser: "svc", mailSmtpEncryption: "STARTTLS" })
+    const { result } = await run(settings, transport, {
+      accessToken,
+      ...(deadlineMs === undefined ? {} : { deadlineMs }),
+    })
+    expect(calls).toEqual([])
+    if (result._tag === "Success") throw new Error("expected a failure")
+    const error = result.failure as Mailer.DeliveryError
+    expect(error.attempts).toEqual([])
+    expect(error.last.reason).toBe("TokenUnavailable")
+    expect(`${error.message} ${error.last.hint}`).not.toContain(token)
+    return error.last
+  }
+
+  it("that throws is reported like one that fails, its message unread", async () => {
+    const last = await failures(
+      Effect.promise(() => Promise.reject(new RangeError(`refresh failed for ${token}`))),
+    )
+    expect(last.detail).toContain("(RangeError)")
+  })
+
+  it("wrapped by Effect.tryPromise is named with the error it wraps", async () => {
+    class OAuthRefreshError extends Error {
+      override name = "OAuthRefreshError"
+    }
+    const last = await failures(
+      Effect.tryPromise(() => Promise.reject(new OAuthRefreshError(token))).pipe(
+        Effect.map(Redacted.make),
+      ),
+    )
+    expect(last.detail).toContain("(UnknownError from OAuthRefreshError)")
+  })
+
+  it("that never answers is blamed when the overall deadline passes", async () => {
+    const last = await failures(Effect.never, 200)
+    expect(last.detail).toContain("gave no token within the send's overall deadline of 200 ms")
   })
 })

@@ -771,6 +771,8 @@ export const transportContract = (
             code: 535,
             enhancedCode: "5.7.8",
           })
+          expect(error.command).toMatch(/^AUTH XOAUTH2( \*{4})?$/)
+          expect(error.hint).toMatch(/^the access token was refused: renew it/)
           expect(Mailer.movesToBackup(error)).toBe(false)
           const lines = server.clientLines()
           expect(commandsIn(lines, ["AUTH"])).toHaveLength(1)

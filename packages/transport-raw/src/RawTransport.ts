@@ -16,8 +16,8 @@
  * annotated with the endpoint), AUTH arguments masked where commands are
  * written. Nothing is written to stdout or stderr.
  *
- * Not supported: XOAUTH2 (the policy has no token), CHUNKING/BDAT, DSN,
- * and sending to several servers from one call (that is the Mailer's).
+ * Not supported: OAUTHBEARER (XOAUTH2 is, for an access token), CHUNKING/BDAT,
+ * DSN, and sending to several servers from one call (that is the Mailer's).
  */
 import { type Message, Transport, TransportError } from "@spoc-mail/core"
 import * as Effect from "effect/Effect"

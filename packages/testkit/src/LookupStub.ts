@@ -21,11 +21,12 @@ import dns from "node:dns"
 import * as net from "node:net"
 
 /**
- * What the stub answers for one name: an IP address, a failure with this
- * errno code (`ENOTFOUND`, `EAI_AGAIN`, `EHOSTUNREACH`, ...), or no answer
- * at all (a resolver that never replies).
+ * What the stub answers for one name: an IP address, several in the order
+ * the resolver gives them (a lookup for one address gets the first), a
+ * failure with this errno code (`ENOTFOUND`, `EAI_AGAIN`, `EHOSTUNREACH`,
+ * ...), or no answer at all (a resolver that never replies).
  */
-export type LookupAnswer = string | { readonly error: string } | "no answer"
+export type LookupAnswer = string | ReadonlyArray<string> | { readonly error: string } | "no answer"
 
 export interface LookupStub {
   /** Every name the stub was asked about, in order, lower-cased. */
@@ -57,8 +58,18 @@ const failure = (host: string, code: string): NodeJS.ErrnoException => {
 export const stubLookup = (answers: Readonly<Record<string, LookupAnswer>> = {}): LookupStub => {
   const table = new Map(
     Object.entries(answers).map(([name, answer]) => {
-      if (typeof answer === "string" && answer !== "no answer" && net.isIP(answer) === 0) {
-        throw new Error(`stubLookup: the answer for ${name}, "${answer}", is not an IP address`)
+      const addresses = isAddressList(answer)
+        ? answer
+        : typeof answer === "string" && answer !== "no answer"
+          ? [answer]
+          : []
+      if (isAddressList(answer) && answer.length === 0) {
+        throw new Error(`stubLookup: no address given for ${name}`)
+      }
+      for (const address of addresses) {
+        if (net.isIP(address) === 0) {
+          throw new Error(`stubLookup: the answer for ${name}, "${address}", is not an IP address`)
+        }
       }
       return [normalise(name), answer] as const
     }),
@@ -76,11 +87,16 @@ export const stubLookup = (answers: Readonly<Record<string, LookupAnswer>> = {})
     }
     consulted.push(name)
     if (answer === "no answer") return
-    const reply = typeof answer === "string" ? addressFor(answer, options) : answer
+    const reply =
+      typeof answer === "string"
+        ? addressesFor([answer], options)
+        : isAddressList(answer)
+          ? addressesFor(answer, options)
+          : answer
     process.nextTick(() => {
       if ("error" in reply) return callback(failure(String(hostname), reply.error), "")
-      if (reply.all) return callback(null, [{ address: reply.address, family: reply.family }])
-      callback(null, reply.address, reply.family)
+      if (reply.all) return callback(null, reply.addresses)
+      callback(null, reply.addresses[0]!.address, reply.addresses[0]!.family)
     })
   }
 
@@ -98,13 +114,21 @@ export const stubLookup = (answers: Readonly<Record<string, LookupAnswer>> = {})
 
 const normalise = (name: string): string => name.toLowerCase().replace(/\.$/, "")
 
+const isAddressList = (answer: LookupAnswer): answer is ReadonlyArray<string> =>
+  Array.isArray(answer)
+
 type Reply =
-  | { readonly address: string; readonly family: number; readonly all: boolean }
+  | {
+      readonly addresses: ReadonlyArray<{ readonly address: string; readonly family: number }>
+      readonly all: boolean
+    }
   | { readonly error: string }
 
-/** The answer for an address, or the failure a resolver gives for a family it lacks. */
-const addressFor = (ip: string, options: unknown): Reply => {
-  const family = net.isIP(ip)
+/**
+ * The answer for some addresses, those of the family asked for, or the
+ * failure a resolver gives when none is of that family.
+ */
+const addressesFor = (ips: ReadonlyArray<string>, options: unknown): Reply => {
   const fields =
     typeof options === "number"
       ? { family: options }
@@ -113,6 +137,9 @@ const addressFor = (ip: string, options: unknown): Reply => {
         : {}
   const wanted =
     fields.family === "IPv4" ? 4 : fields.family === "IPv6" ? 6 : Number(fields.family ?? 0)
-  if (wanted !== 0 && wanted !== family) return { error: "ENOTFOUND" }
-  return { address: ip, family, all: fields.all === true }
+  const addresses = ips
+    .map((address) => ({ address, family: net.isIP(address) }))
+    .filter(({ family }) => wanted === 0 || wanted === family)
+  if (addresses.length === 0) return { error: "ENOTFOUND" }
+  return { addresses, all: fields.all === true }
 }

@@ -72,6 +72,23 @@ describe("stubLookup", () => {
     expect((await lookup("v6.test", { family: 4 })).error?.code).toBe("ENOTFOUND")
   })
 
+  it("answers several addresses in order: all of them, the first, or one family's", async () => {
+    stub({ "dual.test": ["127.0.0.2", "::1", "127.0.0.1"] })
+
+    expect(await lookup("dual.test", { all: true })).toMatchObject({
+      address: [
+        { address: "127.0.0.2", family: 4 },
+        { address: "::1", family: 6 },
+        { address: "127.0.0.1", family: 4 },
+      ],
+    })
+    expect(await lookup("dual.test")).toMatchObject({ address: "127.0.0.2", family: 4 })
+    expect(await lookup("dual.test", { family: 6, all: true })).toMatchObject({
+      address: [{ address: "::1", family: 6 }],
+    })
+    expect(() => stubLookup({ "none.test": [] })).toThrow(/no address given/)
+  })
+
   it("never answers a name listed with no answer", async () => {
     const installed = stub({ "silent.test": "no answer" })
     let answered = false

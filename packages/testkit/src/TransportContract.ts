@@ -47,6 +47,7 @@ import { simpleParser } from "mailparser"
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { fixturePath, readFixture, rootCa } from "./Fixtures.ts"
 import * as H from "./internal/contractHarness.ts"
+import { stubLookup } from "./LookupStub.ts"
 import * as Script from "./ScriptedSmtpServer.ts"
 import { type SmtpTestServer, startSmtpServer } from "./SmtpTestServer.ts"
 
@@ -1092,6 +1093,36 @@ export const transportContract = (
           ])
           expect(error.last.phase).toBe("tls")
           expect(backup.messages).toEqual([])
+        },
+        timeout(15_000),
+      )
+    })
+
+    describe("a server name with several addresses", () => {
+      it(
+        "goes on to the next address when the first refuses, and checks the certificate " +
+          "against the name",
+        async () => {
+          const { backup: server, port } = await H.pair(
+            () => real({ host: "127.0.0.2", tls: "starttls" }),
+            async (shared) => H.closedPort("127.0.0.1", shared),
+          )
+          const lookup = stubLookup({ "smtp.test": ["127.0.0.1", "127.0.0.2"] })
+          try {
+            const settings = H.settingsOf(H.values({ host: "smtp.test", port }, "STARTTLS"))
+
+            const { result } = await H.sendDirect(transport, settings)
+
+            expectReceipt(delivered(result), {
+              transport: transport.name,
+              endpoint: { host: "smtp.test", port },
+              tls: "STARTTLS",
+            })
+            expect(server.messages).toHaveLength(1)
+            expect(lookup.consulted[0]).toBe("smtp.test")
+          } finally {
+            lookup.restore()
+          }
         },
         timeout(15_000),
       )

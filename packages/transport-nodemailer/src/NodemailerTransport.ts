@@ -37,7 +37,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Capabilities from "./internal/Capabilities.ts"
 import * as EndpointAddress from "./internal/EndpointAddress.ts"
-import { fromLookup, fromSession, refusal } from "./internal/Failures.ts"
+import { fromLookup, fromSession, nextAddressMayAnswer, refusal } from "./internal/Failures.ts"
 import { Session, type SessionFailure } from "./internal/Session.ts"
 
 /** The transport's name in receipts and logs. */
@@ -103,18 +103,39 @@ const send = (
       policy.endpoint.host,
       policy.connectionTimeoutMs,
     ).pipe(Effect.mapError((failure) => fromLookup(failure, policy)))
-    const connectionTimeoutMs = Math.max(1, policy.connectionTimeoutMs - target.elapsedMs)
+    const connectBy = Date.now() + policy.connectionTimeoutMs - target.elapsedMs
+    const open = (address: string) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const connectionTimeoutMs = Math.max(1, connectBy - Date.now())
+          return new Session(policy, { address, connectionTimeoutMs })
+        }),
+        (session) => Effect.sync(() => session.close()),
+      )
 
-    const session = yield* Effect.acquireRelease(
-      Effect.sync(() => new Session(policy, { address: target.address, connectionTimeoutMs })),
-      (session) => Effect.sync(() => session.close()),
-    )
-    const step = <A>(effect: Effect.Effect<A, SessionFailure>) =>
+    let session = yield* open(target.addresses[0]!)
+    const step = <A, R>(effect: Effect.Effect<A, SessionFailure, R>) =>
       Effect.mapError(effect, (failure) => fromSession(failure, policy, session))
 
+    /**
+     * Connect, greeting, EHLO, and STARTTLS when the mode asks for it; an
+     * address that refuses at once hands over to the name's next address.
+     */
+    const connect = Effect.gen(function* () {
+      for (const address of target.addresses.slice(1)) {
+        const connected = yield* Effect.result(session.connect)
+        if (connected._tag === "Success") return
+        if (!nextAddressMayAnswer(connected.failure) || Date.now() >= connectBy) {
+          return yield* Effect.fail(connected.failure)
+        }
+        session.close()
+        session = yield* open(address)
+      }
+      yield* session.connect
+    })
+
     const attempt = Effect.gen(function* () {
-      // Connect, greeting, EHLO, and STARTTLS when the mode asks for it.
-      yield* step(session.connect)
+      yield* step(connect)
       const capabilities = Capabilities.parse(session.ehloLines)
       const tlsSocket = session.tlsSocket
       const ehlo = session.lastCommand("EHLO") ?? session.lastCommand("HELO")

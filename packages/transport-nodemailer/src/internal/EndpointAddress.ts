@@ -18,11 +18,11 @@
  * against the address. `dns.lookup` is read from the `node:dns` module object
  * at each call, so a replacement installed there (a test's stub) is used.
  *
- * It does not try several addresses of one name: nodemailer gets the first
- * address the system resolver returns, the one the OS prefers, where
- * `net.connect` (raw transport) would try the next one when it fails. It
- * keeps no cache. A lookup cannot be cancelled: one that outlives the
- * connection timeout fails the send, and its late answer is ignored.
+ * Every address of the name comes back, in the resolver's order, so that
+ * the transport can go on to the next one when an address refuses the
+ * connection, as `net.connect` does for the raw transport. It keeps no
+ * cache. A lookup cannot be cancelled: one that outlives the connection
+ * timeout fails the send, and its late answer is ignored.
  */
 import dns from "node:dns"
 import { isIP } from "node:net"
@@ -42,9 +42,9 @@ export interface LookupTimedOut {
 
 export type LookupFailure = LookupFailed | LookupTimedOut
 
-/** The address to connect to and how long the lookup took. */
+/** The addresses to connect to, the preferred first, and how long the lookup took. */
 export interface Resolved {
-  readonly address: string
+  readonly addresses: ReadonlyArray<string>
   readonly elapsedMs: number
 }
 
@@ -54,7 +54,7 @@ export interface Resolved {
  */
 export const resolve = (host: string, timeoutMs: number): Effect.Effect<Resolved, LookupFailure> =>
   isIP(host) !== 0
-    ? Effect.succeed({ address: host, elapsedMs: 0 })
+    ? Effect.succeed({ addresses: [host], elapsedMs: 0 })
     : Effect.callback<Resolved, LookupFailure>((resume) => {
         const started = Date.now()
         let settled = false
@@ -69,9 +69,10 @@ export const resolve = (host: string, timeoutMs: number): Effect.Effect<Resolved
           timeoutMs,
         )
         try {
-          dns.lookup(host, (error, address) => {
+          dns.lookup(host, { all: true }, (error, found) => {
             if (error !== null) return settle(Effect.fail({ _tag: "LookupFailed", error }))
-            settle(Effect.succeed({ address, elapsedMs: Date.now() - started }))
+            const addresses = found.map((entry) => entry.address)
+            settle(Effect.succeed({ addresses, elapsedMs: Date.now() - started }))
           })
         } catch (thrown) {
           // dns.lookup throws synchronously on a host it cannot take (an empty name).

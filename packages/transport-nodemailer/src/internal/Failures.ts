@@ -109,6 +109,19 @@ const socketCode = (error: SMTPError): string => error.originalCode ?? error.cod
 
 const asSocketError = (error: SMTPError) => ({ code: socketCode(error), message: error.message })
 
+/** Socket codes after which another address of the same name may still answer. */
+const nextAddressCodes = new Set(["ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "EADDRNOTAVAIL"])
+
+/**
+ * True when the connection failed before TCP was up, at once (refused,
+ * unreachable), so the next address of the name is worth a try. A timeout
+ * is not: it has used the connection time up.
+ */
+export const nextAddressMayAnswer = (failure: SessionFailure): boolean =>
+  failure.phase === "connect" &&
+  !failure.tcpConnected &&
+  nextAddressCodes.has(socketCode(failure.error))
+
 /** Maps a failed session step onto a `TransportError`. */
 export const fromSession = (
   failure: SessionFailure,

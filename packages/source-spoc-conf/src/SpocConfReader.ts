@@ -140,7 +140,8 @@ export const read = (text: string, path: string): Reading => {
     if (section.test(trimmed)) {
       warnings.push({
         origin,
-        message: `section line ${trimmed} is ignored: spoc.conf has no sections`,
+        // Not echoed: a stray line can be a password pasted on its own.
+        message: "a [section] line is ignored: spoc.conf has no sections",
         fix: "remove the line; every key applies to the whole file",
       })
       return

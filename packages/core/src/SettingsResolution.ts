@@ -263,7 +263,9 @@ export const resolve = (
   const mailfrom = required("mailfrom", parse("mailfrom", Parse.mailbox))
   const user = parse("mailuser", Parse.refuseControlCharacters)
   const password = parse("mailpass", Parse.refuseControlCharacters)
-  const encryption = parse("mailSmtpEncryption", Parse.encryption) ?? "NONE"
+  // Undefined when the value is refused: the warnings must not take it for NONE.
+  const parsedEncryption = parse("mailSmtpEncryption", Parse.encryption)
+  const encryption = parsedEncryption ?? "NONE"
   const port = parse("mailSmtpPort", Parse.port)
   const connectionTimeoutMs = parse("mailSmtpConnectionTimeout", Parse.milliseconds)
   const commandTimeoutMs = parse("mailSmtpTimeout", Parse.milliseconds)
@@ -339,7 +341,7 @@ export const resolve = (
     })
   }
 
-  warnings.push(...crossKeyWarnings(winner, encryption, port, user))
+  warnings.push(...crossKeyWarnings(winner, parsedEncryption, port, user))
   if (mailserverbackup !== undefined && mailserverbackup.host === mailserver?.host) {
     const w = winner("mailserverbackup")
     warnings.push({
@@ -417,7 +419,8 @@ const defaultCipherSuites = (): CipherSuites.CipherSuiteList => {
 
 const crossKeyWarnings = (
   winner: (key: SettingKey) => Winner,
-  encryption: string,
+  /** Undefined when the value was refused: no warning takes it for NONE. */
+  encryption: string | undefined,
   port: number | undefined,
   user: string | undefined,
 ): Array<LayeredWarning> => {
@@ -448,7 +451,7 @@ const crossKeyWarnings = (
     })
   }
   const mismatch =
-    (port === 465 && encryption.startsWith("STARTTLS")) ||
+    (port === 465 && encryption?.startsWith("STARTTLS") === true) ||
     (port === 587 && encryption === "SSL_TLS")
   if (mismatch) {
     warnings.push({

@@ -122,6 +122,23 @@ describe("settings resolution", () => {
     )
   })
 
+  it("does not take a refused encryption mode for NONE in its warnings", () => {
+    const resolution = resolve([
+      layer("spoc.conf", {
+        mailserver: "a.example",
+        mailfrom: "a@b.c",
+        mailuser: "svc",
+        mailpass: "pw",
+        mailSmtpEncryption: "TLS",
+      }),
+    ])
+
+    expect(resolution.problems.map((p) => p.key)).toEqual(["mailSmtpEncryption"])
+    expect(resolution.warnings.map((w) => w.message)).not.toContainEqual(
+      expect.stringMatching(/encryption is NONE/),
+    )
+  })
+
   it("shows the default trust store when <spoc home>/conf/ssl-truststore exists", () => {
     const resolution = resolve([layer("spoc.conf", {})], {
       spocHome: "/opt/spoc",

@@ -48,6 +48,8 @@ export const forTransportFailure = (reason: TransportFailure, phase: Phase): Exi
   if (reason === "DeadlineExceeded") return exitCodes.deadline
   if (tlsReasons.has(reason)) return exitCodes.tls
   if (reason === "InvalidArgument") return exitCodes.config
+  // Refused at MAIL (over SIZE) or after the data: the message is too large either way.
+  if (reason === "MessageTooLarge") return exitCodes.data
   switch (phase) {
     case "connect":
       return exitCodes.connect

@@ -102,6 +102,30 @@ describe("spoc-mail send", () => {
     expect(result.stderr).toMatch(/How to fix:/)
   })
 
+  for (const transport of ["raw", "nodemailer"]) {
+    it(`exits 10 for a message over the server's SIZE limit (${transport})`, async () => {
+      const server = await start({ tls: "none", size: 1000 })
+      const conf = writeConf({ mailserver: "127.0.0.1", mailSmtpPort: server.port })
+
+      const result = await runCli([
+        "send",
+        "--no-env",
+        "--spoc-conf",
+        conf,
+        "--transport",
+        transport,
+        "--to",
+        "a@example.com",
+        "--text",
+        "x".repeat(5000),
+      ])
+
+      expect(result.stderr).toContain("MessageTooLarge")
+      expect(result.code).toBe(10)
+      expect(server.messages).toEqual([])
+    })
+  }
+
   it("exits 6 with the STARTTLS hint when SSL_TLS meets a plain-text greeting", async () => {
     const server = await start({ tls: "none" })
     const conf = writeConf({

@@ -77,6 +77,32 @@ const addresses = (
 const headerSafe = /^[^\r\n\0]*$/
 
 /**
+ * The longest word a header may hold. The composer folds headers between
+ * words, so a longer run of ASCII without a space would make a line over
+ * the 998 octets RFC 5322 2.1.1 allows; room is left for the header's name.
+ */
+const maxHeaderWord = 900
+
+const longestWord = (value: string): number =>
+  value.split(/\s+/).reduce((longest, word) => Math.max(longest, word.length), 0)
+
+/** The line of the message over SMTP's limit of 998 octets (RFC 5321 4.5.3.1.6), if any. */
+const overlongLine = (
+  text: string,
+): { readonly line: number; readonly length: number } | undefined => {
+  let start = 0
+  for (let line = 1; start <= text.length; line++) {
+    const end = text.indexOf("\n", start)
+    const stop = end < 0 ? text.length : end
+    const length = stop - start - (text[stop - 1] === "\r" ? 1 : 0)
+    if (length > 998) return { line, length }
+    if (end < 0) return undefined
+    start = end + 1
+  }
+  return undefined
+}
+
+/**
  * Composes a message. `sender` is the configured `mailfrom`; `from` in the
  * message overrides it. `domain` is used for the Message-ID.
  */
@@ -107,6 +133,7 @@ export const compose = (
     }
     for (const [name, value] of [
       ["subject", message.subject],
+      ["from", fromBox.name ?? ""],
       ...Object.entries(message.headers ?? {}),
     ] as Array<[string, string]>) {
       if (!headerSafe.test(value) || !headerSafe.test(name)) {
@@ -114,6 +141,16 @@ export const compose = (
           field: name,
           detail: "contains a line break",
           fix: "write header values on one line",
+        })
+      }
+      const word = longestWord(value)
+      if (word > maxHeaderWord) {
+        return yield* new MessageError({
+          field: name,
+          detail:
+            `holds a word of ${word} characters; a header line may hold 998 ` +
+            "(RFC 5322), and a header is folded only between words",
+          fix: `shorten it, or break it with spaces into words of at most ${maxHeaderWord}`,
         })
       }
     }
@@ -196,6 +233,16 @@ export const fromEml = (
 ): Effect.Effect<ComposedMessage, MessageError> =>
   Effect.gen(function* () {
     const text = Buffer.from(bytes).toString("latin1")
+    const overlong = overlongLine(text)
+    if (overlong !== undefined) {
+      return yield* new MessageError({
+        field: "eml",
+        detail:
+          `line ${overlong.line} of the file is ${overlong.length} octets long; ` +
+          "SMTP carries at most 998 octets a line",
+        fix: "save the message again with its long lines encoded (quoted-printable or base64)",
+      })
+    }
     const { headers, bodyStart } = headerBlock(text)
     const values = (name: string) =>
       headers.filter(([n]) => n === name).map(([, v]) => Buffer.from(v, "latin1").toString("utf8"))

@@ -20,6 +20,10 @@ const controlProblem = Parsed.fail(
   "write the value on one line without control characters",
 )
 
+/** A value as a problem shows it: in quotes, a long one cut short with its length. */
+export const quoted = (value: string): string =>
+  value.length <= 80 ? `"${value}"` : `"${value.slice(0, 60)}…" (${value.length} characters)`
+
 export const refuseControlCharacters = (raw: string): Parsed.Parsed<string> =>
   controlCharacters.test(raw) ? controlProblem : Parsed.ok(raw)
 
@@ -32,24 +36,30 @@ export const serverAddress = (raw: string): Parsed.Parsed<ServerAddress> => {
   if (bracketed !== null) {
     return isIP(bracketed[1]!) === 6
       ? Parsed.ok({ host: bracketed[1]!, kind: "ipv6" })
-      : Parsed.fail(`"${text}" is not an IPv6 address`, "write an IPv6 address as [2001:db8::25]")
+      : Parsed.fail(
+          `${quoted(text)} is not an IPv6 address`,
+          "write an IPv6 address as [2001:db8::25]",
+        )
   }
   if (isIP(text) === 4) return Parsed.ok({ host: text, kind: "ipv4" })
   if (isIP(text) === 6) return Parsed.ok({ host: text, kind: "ipv6" })
   if (/^[^:]+:\d+$/.test(text)) {
     return Parsed.fail(
-      `"${text}" includes a port`,
+      `${quoted(text)} includes a port`,
       "put only the host here and the port in mailSmtpPort",
     )
   }
   if (/^[a-z]+:\/\//i.test(text)) {
-    return Parsed.fail(`"${text}" is a URL`, "write only the host name, such as smtp.example.com")
+    return Parsed.fail(
+      `${quoted(text)} is a URL`,
+      "write only the host name, such as smtp.example.com",
+    )
   }
   const name = text.endsWith(".") ? text.slice(0, -1) : text
   const labels = name.split(".")
   if (name.length === 0 || name.length > 253 || !labels.every((l) => hostLabel.test(l))) {
     return Parsed.fail(
-      `"${text}" is not a host name or IP address`,
+      `${quoted(text)} is not a host name or IP address`,
       "write a host name (smtp.example.com), an IPv4 address or an [IPv6] address",
     )
   }
@@ -58,13 +68,25 @@ export const serverAddress = (raw: string): Parsed.Parsed<ServerAddress> => {
 
 const addrSpec = /^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+$/u
 
+const tooLong = "is longer than a mail address may be"
+
 /** Checks a bare address (`local@domain`); non-ASCII is allowed (SMTPUTF8). */
 export const address = (raw: string): Parsed.Parsed<string> => {
   const text = raw.trim()
   if (controlCharacters.test(text) || !addrSpec.test(text)) {
     return Parsed.fail(
-      `"${text}" is not a mail address`,
+      `${quoted(text)} is not a mail address`,
       "write a mailbox such as print@example.com",
+    )
+  }
+  // RFC 5321 4.5.3.1: 64 octets before the @, 255 after, 254 in all (a path is 256 with <>).
+  const at = text.lastIndexOf("@")
+  const local = Buffer.byteLength(text.slice(0, at))
+  const domain = Buffer.byteLength(text.slice(at + 1))
+  if (local > 64 || domain > 255 || local + 1 + domain > 254) {
+    return Parsed.fail(
+      `${quoted(text)} ${tooLong}`,
+      "use at most 64 octets before the @ and 254 in all (RFC 5321)",
     )
   }
   return Parsed.ok(text)
@@ -103,18 +125,22 @@ const namedMailbox = /^((?:"(?:[^"\\]|\\.)*")|[^"<>@,]*?)\s*<([^<>\s]+)>$/u
  * `"Name, Dept" <user@example.com>`, and nothing else: no second address
  * hidden after a space, no text after the closing bracket.
  */
-const onePart = (part: string): Mailbox | undefined => {
+const onePart = (part: string): Mailbox | TooLong | undefined => {
   const text = part.trim()
-  const bare = address(text)
-  if (bare.ok) return { address: bare.value, name: undefined, text }
   const named = namedMailbox.exec(text)
-  if (named === null) return undefined
-  const inner = address(named[2]!)
-  if (!inner.ok) return undefined
+  const bare = address(named === null ? text : named[2]!)
+  if (!bare.ok) return bare.problem.endsWith(tooLong) ? bare : undefined
+  if (named === null) return { address: bare.value, name: undefined, text }
   const rawName = named[1]!.trim()
   const name = quotedName.exec(rawName)?.[1]?.replace(/\\(.)/g, "$1") ?? rawName
-  return { address: inner.value, name: name === "" ? undefined : name, text }
+  return { address: bare.value, name: name === "" ? undefined : name, text }
 }
+
+/** An address refused for its length, whose problem says so better than "not a mailbox". */
+type TooLong = Parsed.Parsed<never> & { readonly ok: false }
+
+const isTooLong = (part: Mailbox | TooLong | undefined): part is TooLong =>
+  part !== undefined && "ok" in part
 
 /** A mailbox with an optional display name: `Print Room <print@example.com>`. */
 export const mailbox = (raw: string): Parsed.Parsed<Mailbox> => {
@@ -123,7 +149,10 @@ export const mailbox = (raw: string): Parsed.Parsed<Mailbox> => {
   if (controlCharacters.test(text)) return controlProblem
   const parts = splitList(text)
   const box = parts.length === 1 ? onePart(parts[0]!) : undefined
-  return box === undefined ? Parsed.fail(`"${text}" is not a single mailbox`, fix) : Parsed.ok(box)
+  if (isTooLong(box)) return box
+  return box === undefined
+    ? Parsed.fail(`${quoted(text)} is not a single mailbox`, fix)
+    : Parsed.ok(box)
 }
 
 /** A list of mailboxes separated by commas, every one of them valid. */
@@ -133,9 +162,10 @@ export const mailboxList = (raw: string): Parsed.Parsed<ReadonlyArray<Mailbox>> 
   for (const part of splitList(raw)) {
     if (part.trim() === "") continue
     const box = onePart(part)
+    if (isTooLong(box)) return box
     if (box === undefined) {
       return Parsed.fail(
-        `"${part.trim()}" is not a mail address`,
+        `${quoted(part.trim())} is not a mail address`,
         "give addresses such as user@example.com or Name <user@example.com>, " +
           "separated by commas",
       )
@@ -159,7 +189,7 @@ export const encryption = (raw: string): Parsed.Parsed<EncryptionMode> => {
   const mode = modes[raw.trim().toUpperCase()]
   return mode === undefined
     ? Parsed.fail(
-        `"${raw.trim()}" is not an encryption mode`,
+        `${quoted(raw.trim())} is not an encryption mode`,
         "use NONE, SSL_TLS (also written SSL/TLS), STARTTLS or STARTTLS_REQUIRED",
       )
     : Parsed.ok(mode)
@@ -175,7 +205,7 @@ export const port = (raw: string): Parsed.Parsed<number> => {
   return value !== undefined && value >= 1 && value <= 65535
     ? Parsed.ok(value)
     : Parsed.fail(
-        `"${raw.trim()}" is not a port number`,
+        `${quoted(raw.trim())} is not a port number`,
         "use a whole number from 1 to 65535, such as 25, 465 or 587",
       )
 }
@@ -188,7 +218,7 @@ export const milliseconds = (raw: string): Parsed.Parsed<number> => {
   return value !== undefined && value >= 1 && value <= maxTimeoutMs
     ? Parsed.ok(value)
     : Parsed.fail(
-        `"${raw.trim()}" is not a timeout in milliseconds`,
+        `${quoted(raw.trim())} is not a timeout in milliseconds`,
         `use a whole number of milliseconds from 1 to ${maxTimeoutMs}, such as 10000`,
       )
 }
@@ -202,7 +232,7 @@ export const boolean = (raw: string): Parsed.Parsed<boolean> => {
   if (truthy.has(text)) return Parsed.ok(true)
   if (falsy.has(text)) return Parsed.ok(false)
   return Parsed.fail(
-    `"${raw.trim()}" is not a yes/no value`,
+    `${quoted(raw.trim())} is not a yes/no value`,
     "use true or false (also yes/no, 1/0, enabled/disabled)",
   )
 }
@@ -219,7 +249,7 @@ const storeTypes: Readonly<Record<string, TrustStoreType>> = {
 export const trustStoreType = (raw: string): Parsed.Parsed<TrustStoreType> => {
   const type = storeTypes[raw.trim().toUpperCase()]
   return type === undefined
-    ? Parsed.fail(`"${raw.trim()}" is not a trust store type`, "use auto, JKS, PKCS12 or PEM")
+    ? Parsed.fail(`${quoted(raw.trim())} is not a trust store type`, "use auto, JKS, PKCS12 or PEM")
     : Parsed.ok(type)
 }
 

@@ -110,6 +110,56 @@ describe("recipient addresses", () => {
   })
 })
 
+describe("lines SMTP cannot carry", () => {
+  const maxLine = (raw: string) => Math.max(...raw.split("\r\n").map((line) => line.length))
+
+  it("folds a long subject of words, and refuses one word longer than a header line", async () => {
+    const words = Message.compose({ to: ["a@example.com"], subject: "word ".repeat(600) }, sender)
+    expect(maxLine(await text(Effect.runSync(words)))).toBeLessThanOrEqual(998)
+
+    const error = fail(
+      Message.compose({ to: ["a@example.com"], subject: "s".repeat(2000) }, sender),
+    )
+    expect(error.field).toBe("subject")
+    expect(error.detail).toContain("a word of 2000 characters")
+    expect(error.message.length).toBeLessThan(400)
+  })
+
+  it("refuses a sender name or header with such a word", () => {
+    const name = `${"n".repeat(1000)} <a@example.com>`
+    expect(
+      fail(Message.compose({ to: ["b@example.com"], from: name, subject: "s" }, sender)).field,
+    ).toBe("from")
+    const headers = { "X-Job": "j".repeat(1000) }
+    expect(
+      fail(Message.compose({ to: ["b@example.com"], subject: "s", headers }, sender)).field,
+    ).toBe("X-Job")
+  })
+
+  it("refuses an .eml file with a line over 998 octets, naming the line", () => {
+    const eml = Buffer.from(`To: a@example.com\r\nSubject: s\r\n\r\nok\r\n${"x".repeat(999)}\r\n`)
+    const error = fail(Message.fromEml(eml, { sender }))
+    expect(error.field).toBe("eml")
+    expect(error.detail).toContain("line 5 of the file is 999 octets long")
+  })
+
+  it("refuses addresses longer than RFC 5321 allows, without repeating them whole", () => {
+    const local65 = fail(
+      Message.compose({ to: [`${"l".repeat(65)}@x.example`], subject: "s" }, sender),
+    )
+    expect(local65.detail).toContain("is longer than a mail address may be")
+    for (const address of [`${"l".repeat(300)}@example.com`, `a@${"d".repeat(300)}.com`]) {
+      const error = fail(Message.compose({ to: [address], subject: "s" }, sender))
+      expect(error.detail).toContain("is longer than a mail address may be")
+      expect(error.detail).toMatch(/…" \(\d+ characters\)/)
+    }
+    const longest = `${"l".repeat(64)}@example.com`
+    expect(
+      Effect.runSync(Message.compose({ to: [longest], subject: "s" }, sender)).envelope.to,
+    ).toEqual([longest])
+  })
+})
+
 describe("an .eml file without From or Date", () => {
   const bare = Buffer.from("To: a@example.com\r\nSubject: note\r\n\r\nhello\r\n", "latin1")
 

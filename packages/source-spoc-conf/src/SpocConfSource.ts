@@ -8,9 +8,13 @@
  * user must exist. An application that treats a missing default spoc.conf as
  * an empty layer checks for the file before stacking this source.
  *
+ * A file over 1 MiB is refused before it is read: a spoc.conf holds a few
+ * dozen lines, and a huge one is a wrong path (a log, a dump), whose lines
+ * would each become a warning.
+ *
  * What the file means line by line is `SpocConfReader.ts`.
  */
-import { readFile } from "node:fs/promises"
+import { readFile, stat } from "node:fs/promises"
 import { join } from "node:path"
 import { ConfigSource } from "@spoc-mail/core"
 import * as Context from "effect/Context"
@@ -55,10 +59,31 @@ const fixFor = (code: string | undefined): { reason: string; fix: string } => {
   }
 }
 
+/** The largest spoc.conf read. */
+export const maxBytes = 1024 * 1024
+
+class TooLarge extends Error {
+  constructor(readonly size: number) {
+    super(`${size} bytes`)
+  }
+}
+
 const readBytes = (path: string): Effect.Effect<Uint8Array, ConfigSource.ConfigSourceError> =>
   Effect.tryPromise({
-    try: () => readFile(path),
+    try: async () => {
+      const { size } = await stat(path)
+      if (size > maxBytes) throw new TooLarge(size)
+      return readFile(path)
+    },
     catch: (cause) => {
+      if (cause instanceof TooLarge) {
+        return new ConfigSource.ConfigSourceError({
+          layer: layerName,
+          location: path,
+          message: `spoc.conf ${path} is ${cause.size} bytes, over the 1 MiB a spoc.conf may be`,
+          fix: "check that the path names spoc.conf and not another file",
+        })
+      }
       const { reason, fix } = fixFor((cause as NodeJS.ErrnoException).code)
       return new ConfigSource.ConfigSourceError({
         layer: layerName,

@@ -39,6 +39,15 @@ describe("reading the file", () => {
     expect(error.fix).toMatch(/--spoc-conf/)
   })
 
+  it("refuses a file over 1 MiB before reading it, naming its size", async () => {
+    const path = folder.file("huge.spoc.conf", "x = y\n".repeat(200_000))
+    const error = await failureOf(path)
+    expect(error.message).toBe(
+      `spoc.conf ${path} is 1200000 bytes, over the 1 MiB a spoc.conf may be`,
+    )
+    expect(error.fix).toMatch(/names spoc.conf/)
+  })
+
   it("names a folder given instead of a file", async () => {
     const error = await failureOf(folder.dir)
     expect(error.message).toBe(`spoc.conf ${folder.dir} is a folder, not a file`)

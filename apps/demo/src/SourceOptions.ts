@@ -43,7 +43,10 @@ export const sourceFlags = {
     Flag.atLeast(0),
   ),
   noEnv: Flag.Boolean("no-env").pipe(
-    Flag.withDescription("ignore SPOC_* environment variables"),
+    Flag.withDescription(
+      "leave out the environment layer (SPOC_* settings); SPOC_HOME, SPOC_MANAGEMENT_* " +
+        "and SPOC_CONTROLLER_ID still locate the sources",
+    ),
     Flag.withDefault(false),
   ),
 } as const

@@ -205,6 +205,7 @@ export const runDemo = Effect.gen(function* () {
 
 export const demoCommand = Command.make("demo", {}, () => handled(runDemo)).pipe(
   Command.withDescription(
-    "Run the whole product on loopback: CA, SMTP servers, Management Server, three sends",
+    "Run the whole product on loopback: CA, SMTP servers, Management Server, and six " +
+      "sends (SSL_TLS, STARTTLS and failover, each through both transports)",
   ),
 )

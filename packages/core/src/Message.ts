@@ -123,14 +123,15 @@ export const compose = (
       })
     }
     const parsedFrom = message.from === undefined ? undefined : Parse.mailbox(message.from)
-    const fromBox = parsedFrom === undefined ? sender : parsedFrom.ok ? parsedFrom.value : undefined
-    if (fromBox === undefined) {
+    if (parsedFrom?.ok === false) {
+      // The parser's words: they never repeat a line break, nor a value whole.
       return yield* new MessageError({
         field: "from",
-        detail: `"${message.from}" is not a mailbox`,
-        fix: 'write one mailbox, such as "Print Room <print@example.com>"',
+        detail: parsedFrom.problem,
+        fix: parsedFrom.fix,
       })
     }
+    const fromBox = parsedFrom === undefined ? sender : parsedFrom.value
     for (const [name, value] of [
       ["subject", message.subject],
       ["from", fromBox.name ?? ""],

@@ -160,11 +160,14 @@ const traits = (error: unknown): { codes: Array<string>; messages: Array<string>
     for (const code of [record.code, record.originalCode]) {
       if (typeof code === "string") codes.push(code)
     }
-    if (typeof record.message === "string") messages.push(record.message)
+    // OpenSSL's messages can span lines; a detail is one line.
+    if (typeof record.message === "string") messages.push(oneLine(record.message))
     current = (current as { cause?: unknown }).cause
   }
   return { codes, messages }
 }
+
+const oneLine = (text: string): string => text.replace(/\s*[\r\n]+\s*/g, " ").trim()
 
 /** The host-name failure, naming what the certificate is issued for. */
 const hostnameMismatch = (error: unknown): Classified | undefined => {
@@ -487,7 +490,7 @@ export const classifyConnect = (error: unknown): Classified => {
     default:
       return {
         reason: "ConnectionLost",
-        detail: `the connection failed: ${String((error as Error).message ?? error)}`,
+        detail: `the connection failed: ${oneLine(String((error as Error).message ?? error))}`,
       }
   }
 }

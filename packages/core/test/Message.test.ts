@@ -125,6 +125,13 @@ describe("lines SMTP cannot carry", () => {
     expect(error.message.length).toBeLessThan(400)
   })
 
+  it("refuses a sender with a line break without repeating it", () => {
+    const from = "a@example.com\r\nBcc: evil@evil.test"
+    const error = fail(Message.compose({ to: ["b@example.com"], from, subject: "s" }, sender))
+    expect(error.field).toBe("from")
+    expect(error.message).not.toMatch(/[\r\n]|evil/)
+  })
+
   it("refuses a sender name or header with such a word", () => {
     const name = `${"n".repeat(1000)} <a@example.com>`
     expect(

@@ -16,6 +16,14 @@ const wrappedByNodemailer = (error: Error & { code?: string }) =>
   Object.assign(error, { originalCode: error.code, code: "ETLS" })
 
 describe("TLS failure classification", () => {
+  it("keeps an OpenSSL message that spans lines on one line of the detail", () => {
+    const error = nodeError("ssl3_read_bytes:tlsv1 alert internal error:\nSSL alert number 80\n")
+    const classified = classifyTls(error, "SSL_TLS")
+    expect(classified.reason).toBe("TlsHandshakeFailed")
+    expect(classified.detail).toContain("internal error: SSL alert number 80")
+    expect(classified.detail).not.toMatch(/[\r\n]/)
+  })
+
   it("reads Node's verification codes", () => {
     expect(
       classifyTls(nodeError("certificate has expired", "CERT_HAS_EXPIRED"), "SSL_TLS").reason,

@@ -102,6 +102,22 @@ describe("spoc-mail send", () => {
     expect(result.stderr).toMatch(/How to fix:/)
   })
 
+  it("prints each settings warning with its file, line and fix", async () => {
+    const server = await start({ tls: "none" })
+    const conf = writeConf({
+      mailserver: "127.0.0.1",
+      mailSmtpPort: server.port,
+      mailSmtpEncription: "STARTTLS",
+    })
+
+    const result = await runCli(["send", "--no-env", "--spoc-conf", conf, "--to", "a@b.example"])
+
+    expect(result.code).toBe(0)
+    expect(result.stderr).toMatch(
+      /unknown key "mailSmtpEncription".*\(.*spoc\.conf:\d+\)\. Fix: .*mailSmtpEncryption/,
+    )
+  })
+
   for (const transport of ["raw", "nodemailer"]) {
     it(`exits 10 for a message over the server's SIZE limit (${transport})`, async () => {
       const server = await start({ tls: "none", size: 1000 })

@@ -105,6 +105,13 @@ export const formatProblem = (problem: ConfigProblem): string => {
   return `${key}${problem.message} (${where}). Fix: ${problem.fix}`
 }
 
+/** A warning on one line: what, where (file and line, variable, URL), and the fix. */
+export const formatWarning = (warning: LayeredWarning): string => {
+  const where = warning.origin === undefined ? warning.layer : Origin.formatLong(warning.origin)
+  const fix = warning.fix === undefined ? "" : `. Fix: ${warning.fix}`
+  return `${warning.message} (${where})${fix}`
+}
+
 export interface ResolveOptions {
   /** The controller's installation folder; relative trust store paths start here. */
   readonly spocHome?: string

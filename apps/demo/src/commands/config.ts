@@ -4,7 +4,7 @@
  * below. Secrets appear only as set or not set. Exits non-zero when the
  * settings cannot be used to send, so it doubles as a pre-flight check.
  */
-import { Origin, type SettingsResolution } from "@spoc-mail/core"
+import { Origin, SettingsResolution } from "@spoc-mail/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { Command, Flag } from "effect/cli"
@@ -118,10 +118,7 @@ export const toText = (resolution: SettingsResolution.Resolution): string => {
   ]
   if (resolution.warnings.length > 0) {
     lines.push("", "Warnings:")
-    for (const w of resolution.warnings) {
-      const where = w.origin === undefined ? w.layer : Origin.formatLong(w.origin)
-      lines.push(`  - ${w.message} (${where})${w.fix === undefined ? "" : `. ${w.fix}`}`)
-    }
+    for (const w of resolution.warnings) lines.push(`  - ${SettingsResolution.formatWarning(w)}`)
   }
   if (resolution.problems.length > 0) {
     lines.push("", "Problems (a message cannot be sent until they are fixed):")

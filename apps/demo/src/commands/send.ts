@@ -105,7 +105,9 @@ export const sendCommand = Command.make(
     handled(
       Effect.gen(function* () {
         const { resolution } = yield* loadSettings(options)
-        for (const w of resolution.warnings) yield* Effect.logWarning(w.message)
+        for (const w of resolution.warnings) {
+          yield* Effect.logWarning(SettingsResolution.formatWarning(w))
+        }
         const settings = yield* SettingsResolution.settingsOf(resolution)
         const trust = yield* TrustStore.load(settings.trustStore)
         const mailer = Mailer.make(

@@ -182,6 +182,16 @@ describe("spoc-mail trust import", () => {
     expect(root.stderr).toBe("")
   })
 
+  it("warns that an expired certificate trusts nothing", async () => {
+    const store = storeWithRoot()
+    const run = await trust([
+      "import",
+      ...["--store", store, "--alias", "old", "--file", fixturePath("pki/expired.crt")],
+    ])
+    expect(run.code).toBe(0)
+    expect(run.stderr).toMatch(/warning: "[^"]+" expired on \d{4}-\d\d-\d\dT/)
+  })
+
   it("a store that does not exist names --create", async () => {
     const store = join(dir, "new.p12")
     const run = await trust([

@@ -231,8 +231,10 @@ const importInto = (
         return
       }
     }
-    const caution = notACa(new X509Certificate(certificate))
-    if (caution !== undefined) yield* Effect.logWarning(caution)
+    const parsed = new X509Certificate(certificate)
+    for (const caution of [notACa(parsed), outOfDate(parsed)]) {
+      if (caution !== undefined) yield* Effect.logWarning(caution)
+    }
     const added = yield* TrustStore.importCertificate(
       config,
       alias,
@@ -241,6 +243,21 @@ const importInto = (
     )
     yield* Console.log(`Imported into ${config.path}:\n${formatEntry(added)}`)
   })
+
+/** The warning for a certificate that has expired or is not valid yet: no chain can use it. */
+const outOfDate = (certificate: X509Certificate, now = Date.now()): string | undefined => {
+  const subject = oneLine(certificate.subject)
+  if (Date.parse(certificate.validTo) < now) {
+    return (
+      `"${subject}" expired on ${new Date(certificate.validTo).toISOString()}: no server is ` +
+      "trusted through it; import the current certificate instead"
+    )
+  }
+  if (Date.parse(certificate.validFrom) > now) {
+    return `"${subject}" is not valid before ${new Date(certificate.validFrom).toISOString()}`
+  }
+  return undefined
+}
 
 /** The warning for a certificate that is not a CA's: a root CA is what should be trusted. */
 const notACa = (certificate: X509Certificate): string | undefined => {

@@ -12,7 +12,7 @@
 import { hostname } from "node:os"
 import { join } from "node:path"
 import { existsSync, readFileSync, statSync } from "node:fs"
-import { type ConfigSource, SettingsResolution, TrustStore } from "@spoc-mail/core"
+import { ConfigSource, SettingsResolution, TrustStore } from "@spoc-mail/core"
 import { EnvSource } from "@spoc-mail/source-env"
 import { ManagementServerSource } from "@spoc-mail/source-management-server"
 import { SpocConfSource } from "@spoc-mail/source-spoc-conf"
@@ -101,11 +101,15 @@ const managementToken = (env: Readonly<Record<string, string | undefined>>) => {
   return Effect.try({
     try: () => readFileSync(file, "utf8").replace(/\r?\n$/, ""),
     catch: (cause) =>
-      new UsageError({
-        detail:
+      // A setting of the environment, refused like SPOC_MAILPASS_FILE: a config error.
+      new ConfigSource.ConfigSourceError({
+        layer: "environment",
+        location: "SPOC_MANAGEMENT_TOKEN_FILE",
+        message:
           `SPOC_MANAGEMENT_TOKEN_FILE names ${file}, which cannot be read ` +
           `(${(cause as NodeJS.ErrnoException).code ?? String(cause)})`,
         fix: "point SPOC_MANAGEMENT_TOKEN_FILE at a readable file holding the token",
+        cause,
       }),
   })
 }

@@ -98,6 +98,22 @@ describe("spoc-mail config", () => {
     expect(result.stderr).toMatch(/How to fix:/)
   })
 
+  it("exits 3 like any setting when SPOC_MANAGEMENT_TOKEN_FILE cannot be read", async () => {
+    const dir = tempDir()
+    const conf = join(dir, "spoc.conf")
+    writeFileSync(conf, "mailserver = 127.0.0.1\r\n")
+    const missing = join(dir, "token.txt")
+
+    const result = await runCli(["config", "--spoc-conf", conf], {
+      SPOC_MANAGEMENT_SERVER: "http://127.0.0.1:9/",
+      SPOC_MANAGEMENT_TOKEN_FILE: missing,
+    })
+
+    expect(result.code).toBe(3)
+    expect(result.stderr).toContain(`SPOC_MANAGEMENT_TOKEN_FILE names ${missing}`)
+    expect(result.stderr).toMatch(/How to fix: point SPOC_MANAGEMENT_TOKEN_FILE/)
+  })
+
   it("reads the warnings of a tricky file", async () => {
     const result = await runCli([
       "config",

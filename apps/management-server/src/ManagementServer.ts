@@ -168,7 +168,12 @@ export const startManagementServer = async (
     central = await readCentral(configPath)
   } catch (cause) {
     if (cause instanceof CentralConfigError) {
-      throw new ManagementServerError(cause.message, "correct the file and start again", cause)
+      const where = `${cause.path}${cause.line === undefined ? "" : `:${cause.line}`}`
+      throw new ManagementServerError(
+        `${where}: ${cause.problem}`,
+        `${cause.fix}, then start again`,
+        cause,
+      )
     }
     throw cause
   }

@@ -136,7 +136,8 @@ const endpointOf = (
       return yield* optionsError(
         raw,
         "the Management Server URL holds a user name or password",
-        "remove them from the URL and give the bearer token as the token instead",
+        "remove them from the URL and give the bearer token as the source's token " +
+          "(spoc-mail reads it from SPOC_MANAGEMENT_TOKEN) instead",
       )
     }
     if (base.protocol !== "https:" && base.protocol !== "http:") {

@@ -7,6 +7,7 @@
  * The logger prints what it is given; secrets never reach it because the
  * packages log only redacted values and masked transcripts.
  */
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
@@ -51,20 +52,30 @@ const withDefaultLevel = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effec
       : Effect.provideService(effect, References.MinimumLogLevel, "Warn"),
   )
 
-/** Runs a command's work: errors become a paragraph on stderr and an exit code. */
+/**
+ * Runs a command's work: errors become a paragraph on stderr and an exit
+ * code. With `json`, stdout gets the same error as JSON too, so that a
+ * script reading `--json` output always has a document to read.
+ */
 export const handled = <A, R>(
   effect: Effect.Effect<A, AppError, R>,
+  options: { readonly json?: boolean } = {},
 ): Effect.Effect<void, never, R> =>
   effect.pipe(
     withDefaultLevel,
     Effect.asVoid,
-    Effect.catch((error: AppError) =>
-      Effect.sync(() => {
-        const { text, exitCode } = describe(error)
+    Effect.catch((error: AppError) => {
+      const { text, exitCode } = describe(error)
+      const document = { error: { kind: error._tag, exitCode, message: text } }
+      return Effect.sync(() => {
         process.stderr.write(`${text}\n`)
         process.exitCode = exitCode
-      }),
-    ),
+      }).pipe(
+        Effect.andThen(
+          options.json === true ? Console.log(JSON.stringify(document, null, 2)) : Effect.void,
+        ),
+      )
+    }),
     Effect.catchDefect((defect) =>
       Effect.sync(() => {
         process.stderr.write(`spoc-mail failed unexpectedly: ${String(defect)}\n`)

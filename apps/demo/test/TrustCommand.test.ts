@@ -117,6 +117,17 @@ describe("spoc-mail trust list", () => {
     expect(run.stderr).toContain(store)
     expect(run.stderr).toContain("trustStoreType is PKCS12")
   })
+
+  it("with --json, still prints a JSON document when the store cannot be read", async () => {
+    const store = copy("ssl-truststore")
+    const run = await trust(["list", "--json", "--store", store, "--store-type", "PKCS12"])
+    expect(run.exitCode).toBe(12)
+    const document = JSON.parse(run.stdout) as {
+      error: { kind: string; exitCode: number; message: string }
+    }
+    expect(document.error).toMatchObject({ kind: "TrustStoreError", exitCode: 12 })
+    expect(document.error.message).toContain(store)
+  })
 })
 
 describe("spoc-mail trust import and remove", () => {

@@ -148,6 +148,7 @@ export const configCommand = Command.make(
         )
         if (resolution.settings === undefined) process.exitCode = exitCodes.config
       }),
+      { json: options.json },
     ),
 ).pipe(
   Command.withDescription("Show the effective settings, where each came from and what it shadowed"),

@@ -149,6 +149,7 @@ const listCommand = Command.make(
           yield* Console.log(formatListing(listing))
         }
       }),
+      { json: options.json },
     ),
 ).pipe(Command.withDescription("list the store's entries: alias, subject, issuer, expiry, SHA-256"))
 

@@ -100,19 +100,20 @@ const firstAttribute = (bag: forge.pkcs12.Bag, name: string): string | undefined
 
 /** Reads a PKCS#12 file, checking its MAC with the password. */
 export const readPkcs12 = (bytes: Uint8Array, password: string): Array<Pkcs12Entry> => {
+  // node-forge hands one string to both the MAC (UTF-16, right) and PBKDF2 (as Latin-1,
+  // where Java and OpenSSL use UTF-8). With a non-ASCII password, check the MAC ourselves
+  // and let forge decrypt with the UTF-8 bytes first: decrypting with forge's own key
+  // gives garbage that, now and then, passes the padding check and fails as "damaged".
+  if (/[^\x00-\x7f]/.test(password)) {
+    const utf8 = readWithUtf8Password(bytes, password)
+    if (utf8 !== undefined) return entriesOf(utf8)
+  }
   let pfx: forge.pkcs12.Pkcs12Pfx
   try {
     pfx = forgeRead(bytes, password)
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause)
     const passwordProblem = /MAC could not be verified|Invalid password|wrong password|decrypt/i
-    if (passwordProblem.test(message) && /[^\x00-\x7f]/.test(password)) {
-      // node-forge hands one string to both the MAC (UTF-16, right) and PBKDF2 (as
-      // Latin-1, where Java and OpenSSL use UTF-8). Check the MAC ourselves, then let
-      // forge decrypt with the UTF-8 bytes and no MAC.
-      const retried = readWithUtf8Password(bytes, password)
-      if (retried !== undefined) return entriesOf(retried)
-    }
     if (passwordProblem.test(message)) {
       throw new StoreProblem(
         "fails its integrity check: the password is wrong or the file is damaged",

@@ -1,3 +1,4 @@
+import { Script, startScriptedSmtpServer } from "@spoc-mail/testkit"
 import { describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
 import { password, secretsIn, useWorkspace } from "./workspace.ts"
@@ -162,6 +163,99 @@ describe("spoc-mail probe", () => {
         "not for 127.0.0.2",
     )
     expect(text.stdout).not.toContain("0:0:0:0:0:0:0:1")
+  })
+
+  it("an expired certificate: SSL_TLS spoken there but refused, not said to work", async () => {
+    const server = await start({ tls: "implicit", certificate: "expired" })
+    const conf = writeConf({ mailSmtpPort: server.port, mailSmtpEncryption: "SSL_TLS" })
+
+    const text = await runCli(["probe", "--no-env", "--spoc-conf", conf])
+    expect(text.code).toBe(6)
+    expect(text.stdout).toContain(
+      `Result: SSL_TLS does not work on 127.0.0.1:${server.port}: ` +
+        "the server's certificate has expired.",
+    )
+    expect(text.stdout).toContain(
+      `Recommendation: mailSmtpEncryption=SSL_TLS, mailSmtpPort=${server.port}, once its ` +
+        `certificate is accepted (the server speaks SSL_TLS on port ${server.port}, but its ` +
+        "certificate is refused: the server's certificate has expired).\n" +
+        "  Fix: the server's administrator must renew its certificate; check this machine's " +
+        "clock.",
+    )
+    expect(text.stdout).not.toMatch(/SSL_TLS works/)
+
+    const json = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--json"])
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      check: { works: false, failure: { reason: "CertificateExpired" } },
+      recommendation: {
+        mode: "SSL_TLS",
+        status: "certificate-refused",
+        fix: expect.stringMatching(/renew/),
+      },
+      noRecommendation: null,
+    })
+  })
+
+  it("an encrypted mode against a server without TLS: never NONE, but how to get TLS", async () => {
+    const server = await start({ tls: "none" })
+    const conf = writeConf({ mailSmtpPort: server.port, mailSmtpEncryption: "STARTTLS_REQUIRED" })
+
+    const text = await runCli(["probe", "--no-env", "--spoc-conf", conf])
+    expect(text.code).toBe(6)
+    expect(text.stdout).not.toMatch(/\bNONE\b/)
+    expect(text.stdout).not.toMatch(/use (mailSmtpEncryption=)?(SSL_TLS|STARTTLS)/)
+    expect(text.stdout).toContain(
+      "Recommendation: none; no encrypted mode works on 127.0.0.1: " +
+        `port ${server.port} speaks SMTP only in plain text: it offers no STARTTLS`,
+    )
+    expect(text.stdout).toContain(
+      `  Fix: enable TLS on the server (STARTTLS on port ${server.port}), or use its ` +
+        "submission port (587, STARTTLS) or port 465 (SSL_TLS)",
+    )
+
+    const json = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--json"])
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      recommendation: null,
+      noRecommendation: { kind: "no-encryption" },
+    })
+
+    // NONE checked: NONE may be recommended, and only with the clear-text warning.
+    const none = await runCli(["probe", "--no-env", "--spoc-conf", conf, "--mode", "NONE"])
+    expect(none.code).toBe(0)
+    expect(none.stdout).toContain(
+      `Recommendation: mailSmtpEncryption=NONE, mailSmtpPort=${server.port} (port ` +
+        `${server.port} accepts plain SMTP, and no TLS mode was found).\n` +
+        "  Warning: the server offers no encryption on this port: mail, and any password, " +
+        "would cross the network in clear text.",
+    )
+  })
+
+  it("a silent port: nothing answered in either mode; no failed mode suggested", async () => {
+    const server = await startScriptedSmtpServer({ script: [Script.silent()] })
+    try {
+      const conf = writeConf({
+        mailSmtpPort: server.port,
+        mailSmtpEncryption: "STARTTLS",
+        mailSmtpConnectionTimeout: 1000,
+      })
+
+      const text = await runCli(["probe", "--no-env", "--spoc-conf", conf])
+      expect(text.code).toBe(5)
+      expect(text.stdout).not.toMatch(/use (mailSmtpEncryption=)?(SSL_TLS|STARTTLS)/)
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `how to fix: nothing answered on port ${server.port} in either mode: check ` +
+            "mailserver and mailSmtpPort",
+        ),
+      )
+      expect(text.stdout).toContain(
+        `Recommendation: none; nothing answered on port ${server.port} in either mode: it ` +
+          "accepts TCP but neither greets nor completes a TLS handshake",
+      )
+      expect(text.stdout).toContain("  Fix: check mailserver and mailSmtpPort")
+    } finally {
+      await server.close()
+    }
   })
 
   it("--auth logs in and reports a rejection with the auth code, never the password", async () => {

@@ -9,8 +9,15 @@
  *
  * The search follows the spooler controller's reference: SSL_TLS first,
  * STARTTLS next, on the given port; when the port works with neither, SSL_TLS
- * on 465 and STARTTLS on 587 of the same host; when no TLS works at all but
- * the port greets in plain text, NONE, said plainly to be unencrypted. The
+ * on 465 and STARTTLS on 587 of the same host (one whose chain verifies
+ * first). When no TLS works at all but the port greets in plain text, NONE is
+ * recommended only if NONE is the mode checked, said plainly to be
+ * unencrypted; an encrypted mode checked gets no recommendation but what to
+ * do (TLS on the server, or its TLS ports), never a downgrade. A mode whose
+ * chain does not verify is recommended as spoken there, never as working,
+ * with how to get the certificate accepted. Nothing the report showed failing
+ * is recommended, in the recommendation or in a failure's hint: a port silent
+ * in both modes is named as such, with the host and port to check. The
  * search allows every TLS version (TLSv1 to TLSv1.3) so that a server is not
  * missed for a version setting; the version scan then tries each version
  * alone on the mode and port found, with core's TlsPolicy (which lowers
@@ -218,9 +225,21 @@ export interface SettingsChange {
   readonly detail: string
 }
 
+/**
+ * How far the recommended mode and port are from a send that gets through:
+ * `works`, with `change` made when set; `certificate-refused`, the server
+ * speaks the mode there but its certificate does not verify, so no send gets
+ * through until `fix` is done; `unencrypted`, NONE, only ever recommended when
+ * NONE is the mode checked.
+ */
+export type RecommendationStatus = "works" | "certificate-refused" | "unencrypted"
+
 export interface Recommendation {
+  /** STARTTLS_REQUIRED stays so when checked: a recommendation never loosens the mode. */
   readonly mode: Settings.EncryptionMode
   readonly port: number
+  readonly status: RecommendationStatus
+  /** Why this mode and port, as a phrase; it says "works" only when the status is `works`. */
   readonly reason: string
   /**
    * Set when the TLS settings checked would fail there (the server accepts only
@@ -230,6 +249,25 @@ export interface Recommendation {
   readonly change: SettingsChange | undefined
   /** What still stands in the way there: an untrusted chain, no encryption at all. */
   readonly caveat: string | undefined
+  /**
+   * Set when the status is `certificate-refused`: how to get the certificate
+   * accepted (renew it, trust its CA, use a name it lists).
+   */
+  readonly fix: string | undefined
+}
+
+/**
+ * Why no mode and port are recommended: `no-encryption`, the server answers
+ * only in plain text and the mode checked is encrypted (NONE is then never
+ * suggested); `silent`, the port answered neither a greeting nor a TLS
+ * handshake; `unreachable`, no connection; `none-works`, anything else.
+ */
+export interface NoRecommendation {
+  readonly kind: "no-encryption" | "silent" | "unreachable" | "none-works"
+  /** What the probe found, as a sentence. */
+  readonly detail: string
+  /** What to do about it. */
+  readonly fix: string
 }
 
 /** The TLS versions of the settings checked. */
@@ -258,6 +296,8 @@ export interface ProbeReport {
   readonly mismatch: string | undefined
   readonly tlsSettings: TlsSettingsReport
   readonly recommendation: Recommendation | undefined
+  /** Set exactly when `recommendation` is not: why, and what to do instead. */
+  readonly noRecommendation: NoRecommendation | undefined
   /** Which TLS versions the recommended TLS mode and port accept. */
   readonly versions: VersionScan | undefined
   /** Every connection the probe made, in order (the version scan's are in `versions`). */
@@ -882,11 +922,14 @@ const mismatchOf = (
   mode: Settings.EncryptionMode,
   port: number,
   listener: ProbeReport["listener"],
+  startTlsOffered: boolean | undefined,
 ): string | undefined => {
   if (mode === "SSL_TLS" && listener.kind === "plain-greeting") {
     return (
       `port ${port} greets in plain text where SSL_TLS expects TLS from the first byte: ` +
-      "it is a STARTTLS (or plain) port"
+      (startTlsOffered === false
+        ? "it is a plain-text port, and it offers no STARTTLS either"
+        : "it is a STARTTLS (or plain) port")
     )
   }
   if (mode === "SSL_TLS") return undefined
@@ -908,16 +951,215 @@ const mismatchOf = (
 }
 
 /** Why the recommended place is not quite done, when it is not. */
-const caveatOf = (attempt: Attempt): string | undefined => {
-  if (attempt.mode === "NONE") {
-    return (
-      "the server offers no encryption on this port: mail, and any password, would cross " +
+const caveatOf = (attempt: Attempt): string | undefined =>
+  attempt.mode === "NONE"
+    ? "the server offers no encryption on this port: mail, and any password, would cross " +
       "the network in clear text"
-    )
+    : attempt.tls?.refusal?.detail
+
+/** TLS came up, but the chain did not verify: no send gets through there as it is. */
+const certificateRefused = (attempt: Attempt): boolean =>
+  attempt.tls !== undefined && !attempt.tls.verified
+
+/** How to get a refused certificate accepted: core's hint for the refusal. */
+const certificateFixOf = (attempt: Attempt): string =>
+  attempt.tls?.refusal?.hint ??
+  "have the server's certificate replaced, or add its root CA to the trust store " +
+    "(spoc-mail trust fetch shows the chain, spoc-mail trust import adds it)"
+
+/** The mode to set for `found`: STARTTLS_REQUIRED, when checked, is not loosened to STARTTLS. */
+const recommendedMode = (
+  found: AttemptMode,
+  checked: Settings.EncryptionMode,
+): Settings.EncryptionMode =>
+  found === "STARTTLS" && checked === "STARTTLS_REQUIRED" ? "STARTTLS_REQUIRED" : found
+
+const recommendationOf = (
+  found: Attempt,
+  options: ProbeOptions,
+  checkWorks: boolean,
+  change: SettingsChange | undefined,
+): Recommendation => {
+  const mode = recommendedMode(found.mode, options.mode)
+  const { port } = found
+  const common = { mode, port, change, caveat: caveatOf(found) }
+  if (found.mode === "NONE") {
+    return {
+      ...common,
+      status: "unencrypted",
+      reason: `port ${port} accepts plain SMTP, and no TLS mode was found`,
+      fix: undefined,
+    }
   }
-  const refusal = attempt.tls?.refusal
-  if (refusal === undefined) return undefined
-  return `${refusal.detail}${refusal.hint === undefined ? "" : `: ${refusal.hint}`}`
+  if (certificateRefused(found)) {
+    return {
+      ...common,
+      status: "certificate-refused",
+      reason:
+        `the server speaks ${found.mode} on port ${port}, but its certificate is refused: ` +
+        (found.tls?.refusal?.detail ?? "it does not verify"),
+      fix: certificateFixOf(found),
+    }
+  }
+  const asChecked =
+    checkWorks && port === options.port && found.mode === attemptModeOf(options.mode)
+  return {
+    ...common,
+    status: "works",
+    reason: asChecked
+      ? `${options.mode} works on port ${port}`
+      : change !== undefined
+        ? `${found.mode} works on port ${port}, but not with these TLS settings`
+        : `${found.mode} works on port ${port}`,
+    fix: undefined,
+  }
+}
+
+/** Ports where nothing answered in either mode: no greeting, no TLS handshake. */
+const silentPortsOf = (attempts: ReadonlyArray<Attempt>): ReadonlySet<number> =>
+  new Set(
+    attempts
+      .map((a) => a.port)
+      .filter((port) => {
+        const on = attempts.filter((a) => a.port === port)
+        return (
+          on.some((a) => a.mode === "SSL_TLS") &&
+          on.some((a) => a.mode !== "SSL_TLS") &&
+          on.some((a) => a.tcp.connected) &&
+          !on.some((a) => a.greeting?.kind === "reply" || a.tls !== undefined)
+        )
+      }),
+  )
+
+/** Whether `port` offers STARTTLS, as its plain EHLO showed; `undefined` when never read. */
+const startTlsOfferedOn = (attempts: ReadonlyArray<Attempt>, port: number): boolean | undefined =>
+  attempts.find((a) => a.port === port && a.capabilitiesBeforeTls !== undefined)
+    ?.capabilitiesBeforeTls?.startTls
+
+const checkHostAndPort =
+  "check mailserver and mailSmtpPort (it may not be the mail server's port, or a firewall " +
+  "or a hung mail service holds it)"
+
+/** The hint for a failure on a port where nothing answered in either mode. */
+const silentHint = (port: number): string =>
+  `nothing answered on port ${port} in either mode: ${checkHostAndPort}`
+
+/** What to do when no TLS came up anywhere: never NONE, but TLS on the server or its ports. */
+const noEncryptionFixOf = (options: ProbeOptions, attempts: ReadonlyArray<Attempt>): string => {
+  const { port } = options
+  const fallbacks = options.fallbackPorts ?? { sslTls: 465, startTls: 587 }
+  const ports = [
+    { port: fallbacks.startTls, name: `submission port (${fallbacks.startTls}, STARTTLS)` },
+    { port: fallbacks.sslTls, name: `port ${fallbacks.sslTls} (SSL_TLS)` },
+  ].filter((p) => p.port !== port)
+  const onServer =
+    startTlsOfferedOn(attempts, port) === true
+      ? `fix STARTTLS on the server's port ${port}`
+      : `enable TLS on the server (STARTTLS on port ${port})`
+  const tried = ports.filter((p) => attempts.some((a) => a.port === p.port))
+  return (
+    onServer +
+    (ports.length === 0 ? "" : `, or use its ${ports.map((p) => p.name).join(" or ")}`) +
+    (tried.length === 0
+      ? ""
+      : `; on ${options.host} ${tried.length === 1 ? "it does" : "they do"} not work now, so ` +
+        "ask the server's administrator where TLS is offered")
+  )
+}
+
+/**
+ * Why nothing is recommended. An encrypted mode checked against a server
+ * that answers only in plain text gets no NONE: that would be a downgrade.
+ */
+const noRecommendationOf = (
+  options: ProbeOptions,
+  attempts: ReadonlyArray<Attempt>,
+  listener: ProbeReport["listener"],
+  check: Attempt,
+): NoRecommendation => {
+  const { host, port } = options
+  const elsewhere = attempts
+    .filter((a) => a.port !== port)
+    .map((a) => `${a.mode} on port ${a.port}: ${a.failure?.detail ?? "no TLS"}`)
+  const also = elsewhere.length === 0 ? "" : ` (also tried: ${elsewhere.join("; ")})`
+  const plainHere = attempts.some((a) => a.port === port && a.capabilitiesBeforeTls)
+  if (plainHere && !attempts.some((a) => a.tls !== undefined)) {
+    const startTls = attempts.find((a) => a.port === port && a.mode === "STARTTLS")
+    const why =
+      startTlsOfferedOn(attempts, port) === true
+        ? `port ${port} offers STARTTLS, but TLS does not come up: ` +
+          (startTls?.failure?.detail ?? "the handshake failed")
+        : `port ${port} speaks SMTP only in plain text: it offers no STARTTLS, and no TLS ` +
+          "from the first byte"
+    return {
+      kind: "no-encryption",
+      detail: `no encrypted mode works on ${host}: ${why}${also}`,
+      fix: noEncryptionFixOf(options, attempts),
+    }
+  }
+  switch (listener.kind) {
+    case "unreachable":
+      return {
+        kind: "unreachable",
+        detail: `port ${port} of ${host} ${listener.detail}${also}`,
+        fix: check.failure?.hint ?? "check mailserver and mailSmtpPort",
+      }
+    case "silent":
+    case "closes":
+    case "not-smtp":
+      return {
+        kind: "silent",
+        detail: `nothing answered on port ${port} in either mode: it ${listener.detail}${also}`,
+        fix: checkHostAndPort,
+      }
+    default: {
+      const ports = [...new Set(attempts.map((a) => a.port))].join(", ")
+      return {
+        kind: "none-works",
+        detail: `no mode worked on port ${ports}`,
+        fix: check.failure?.hint ?? "see where each attempt stopped",
+      }
+    }
+  }
+}
+
+/**
+ * Each failure's hint held against the whole report: a hint that names a
+ * mode or port the report showed failing (SSL_TLS on a port that is silent
+ * to it too, STARTTLS where it is not offered) is replaced by one that fits.
+ */
+const reviewHints = (
+  attempts: ReadonlyArray<Attempt>,
+  options: ProbeOptions,
+  recommendation: Recommendation | undefined,
+): Array<Attempt> => {
+  const silentPorts = silentPortsOf(attempts)
+  const tlsSomewhere = attempts.some((a) => a.tls !== undefined)
+  const noEncryptionFix = noEncryptionFixOf(options, attempts)
+  const hintFor = (a: Attempt, failure: Failure): string | undefined => {
+    const beforeTls = failure.phase === "greeting" || (failure.phase === "tls" && !a.tls)
+    if (silentPorts.has(a.port) && beforeTls) return silentHint(a.port)
+    const modeHint =
+      failure.reason === "StartTlsNotOffered" || failure.reason === "PlaintextWhereTlsExpected"
+    if (!tlsSomewhere && failure.reason === "CleartextCredentials") {
+      return (
+        `${noEncryptionFix}; or clear mailuser with [EMPTY] if the server relays for this ` +
+        "host without a login"
+      )
+    }
+    if (!tlsSomewhere && modeHint) return noEncryptionFix
+    const plainOnly = startTlsOfferedOn(attempts, a.port) === false
+    if (modeHint && plainOnly && recommendation !== undefined) {
+      return (
+        `port ${a.port} offers no encryption: use ${recommendation.mode} on port ` +
+        `${recommendation.port}, as recommended`
+      )
+    }
+    return failure.hint
+  }
+  return attempts.map((a) =>
+    a.failure === undefined ? a : { ...a, failure: { ...a.failure, hint: hintFor(a, a.failure) } },
+  )
 }
 
 const versionsKey = "cryptographicProtocolsForOutboundCommunication"
@@ -1151,12 +1393,15 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport> =>
         search(fallbacks.startTls, "STARTTLS"),
       ].filter((s) => s.port !== options.port)
       const tried = yield* Effect.forEach(specs, (s) => attempt(ctx, s), { concurrency: 2 })
-      for (const { attempt: a } of tried) attempts.push(a)
-      found = tried.map((t) => t.attempt).find(speaks)
+      const made = tried.map((t) => t.attempt)
+      attempts.push(...made)
+      // A chain that verifies first: a refused one is no better than nothing yet.
+      found = made.find((a) => speaks(a) && !certificateRefused(a)) ?? made.find(speaks)
     }
 
-    // 4. No TLS anywhere: plain SMTP on the given port, said to be unencrypted.
-    if (found === undefined) {
+    // 4. No TLS anywhere: plain SMTP on the given port, said to be unencrypted, and only when
+    //    NONE is the mode checked. An encrypted mode is never answered with NONE.
+    if (found === undefined && options.mode === "NONE") {
       const plain = attempts.find((a) => a.port === options.port && a.capabilitiesBeforeTls)
       if (plain !== undefined) found = { ...plain, mode: "NONE" }
     }
@@ -1167,45 +1412,45 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport> =>
         ? yield* scanVersions(ctx, found.port, found.mode)
         : undefined
 
-    // 6. The recommendation, with what the TLS settings must change for it to work.
+    // 6. The recommendation, with what the TLS settings must change for it to work; or why
+    //    there is none. Then each failure's hint is held against what the report showed.
     const checkWorks = check.failure === undefined
     const change =
       found === undefined ? undefined : changeFor(found, versions, checkPolicy, check, options.tls)
-    const recommendation: Recommendation | undefined =
-      found === undefined
-        ? undefined
-        : {
-            mode: found.mode,
-            port: found.port,
-            reason:
-              checkWorks && found.port === options.port && found.mode === checkMode
-                ? `${options.mode} works on port ${found.port}`
-                : found.mode === "NONE"
-                  ? `port ${found.port} accepts plain SMTP, and no TLS mode was found`
-                  : change !== undefined
-                    ? `${found.mode} works on port ${found.port}, but not with these TLS settings`
-                    : `${found.mode} works on port ${found.port}`,
-            change,
-            caveat: caveatOf(found),
-          }
-
-    const listener = listenerOf(attempts.filter((a) => a.port === options.port))
+    const recommendation =
+      found === undefined ? undefined : recommendationOf(found, options, checkWorks, change)
+    const reviewed = reviewHints(attempts, options, recommendation)
+    const reviewedCheck = reviewed[0]!
+    const listener = listenerOf(reviewed.filter((a) => a.port === options.port))
     return {
       host: options.host,
       port: options.port,
       mode: options.mode,
       connectionTimeoutMs: options.connectionTimeoutMs,
-      check: { works: checkWorks, failure: check.failure, warnings: check.warnings },
+      check: {
+        works: checkWorks,
+        failure: reviewedCheck.failure,
+        warnings: reviewedCheck.warnings,
+      },
       listener,
-      mismatch: mismatchOf(options.mode, options.port, listener),
+      mismatch: mismatchOf(
+        options.mode,
+        options.port,
+        listener,
+        startTlsOfferedOn(reviewed, options.port),
+      ),
       tlsSettings: {
         configured: checkPolicy.configuredVersions,
         offered: checkPolicy.versions,
         customCipherSuites: options.tls.allowCustomCipherSuites,
       },
       recommendation,
+      noRecommendation:
+        recommendation === undefined
+          ? noRecommendationOf(options, reviewed, listener, reviewedCheck)
+          : undefined,
       versions,
-      attempts,
+      attempts: reviewed,
     }
   })
 

@@ -105,8 +105,14 @@ describe("probe: each mode against a server speaking it", () => {
     expect(report.check).toEqual({ works: true, failure: undefined, warnings: [] })
     expect(report.listener.kind).toBe("tls-first")
     expect(report.mismatch).toBeUndefined()
-    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+    expect(report.recommendation).toMatchObject({
+      mode: "SSL_TLS",
+      port: server.port,
+      status: "works",
+      fix: undefined,
+    })
     expect(report.recommendation?.caveat).toBeUndefined()
+    expect(report.noRecommendation).toBeUndefined()
 
     const check = report.attempts[0]!
     expect(check.tcp.connected).toBe(true)
@@ -187,8 +193,12 @@ describe("probe: each mode against a server speaking it", () => {
     expect(report.check.works).toBe(true)
     expect(report.attempts[0]!.capabilitiesBeforeTls?.greetedWith).toBe("EHLO")
     expect(report.listener.kind).toBe("plain-greeting")
-    expect(report.recommendation).toMatchObject({ mode: "NONE", port: server.port })
-    expect(report.recommendation?.caveat).toMatch(/no encryption/)
+    expect(report.recommendation).toMatchObject({
+      mode: "NONE",
+      port: server.port,
+      status: "unencrypted",
+    })
+    expect(report.recommendation?.caveat).toMatch(/no encryption.*clear text/)
     expect(report.versions).toBeUndefined()
     // SSL_TLS, STARTTLS on the port, then 465 and 587 (closed here) were all tried.
     expect(report.attempts.map((a) => a.mode)).toEqual([
@@ -259,15 +269,54 @@ describe("probe: a port speaking the other mode", () => {
     expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
   })
 
-  it("a listener that accepts TCP and never speaks: no recommendation", async () => {
-    const server = await scripted({ script: [Script.silent()] })
-    const { report } = await probe(await optionsFor(server, "STARTTLS"))
+  it.each(["STARTTLS", "SSL_TLS", "NONE"] as const)(
+    "a listener that accepts TCP and never speaks (%s): no mode suggested, host and port named",
+    async (mode) => {
+      const server = await scripted({ script: [Script.silent()] })
+      const { report } = await probe(
+        await optionsFor(server, mode, { connectionTimeoutMs: 800, commandTimeoutMs: 800 }),
+      )
 
-    expect(report.check.failure).toMatchObject({ reason: "GreetingTimeout" })
-    expect(report.listener.kind).toBe("silent")
-    expect(report.mismatch).toMatch(/does not answer TLS from the first byte either/)
-    expect(report.recommendation).toBeUndefined()
-    expect(report.versions).toBeUndefined()
+      expect(report.check.failure?.reason).toBe("GreetingTimeout")
+      expect(report.listener.kind).toBe("silent")
+      expect(report.recommendation).toBeUndefined()
+      expect(report.versions).toBeUndefined()
+      expect(report.noRecommendation).toMatchObject({ kind: "silent" })
+      expect(report.noRecommendation?.detail).toMatch(
+        new RegExp(`^nothing answered on port ${server.port} in either mode: it accepts TCP`),
+      )
+      expect(report.noRecommendation?.fix).toMatch(/^check mailserver and mailSmtpPort /)
+      // Both modes were tried there, and no hint suggests either: each failed in this report.
+      const here = report.attempts.filter((a) => a.port === server.port)
+      expect(new Set(here.map((a) => a.mode === "SSL_TLS"))).toEqual(new Set([true, false]))
+      for (const a of here) {
+        expect(a.failure?.hint).toMatch(/check mailserver and mailSmtpPort/)
+        expect(a.failure?.hint).not.toMatch(/SSL_TLS|STARTTLS/)
+      }
+      expect(report.check.failure?.hint).toBe(report.attempts[0]!.failure?.hint)
+      if (mode !== "SSL_TLS") {
+        expect(report.mismatch).toMatch(/does not answer TLS from the first byte either/)
+      }
+    },
+  )
+
+  it("a silent port with a working fallback: the fallback; no hint for the port", async () => {
+    const implicit = await smtp({ tls: "implicit", certificate: "server" })
+    const server = await scripted({ script: [Script.silent()] })
+    const { report } = await probe(
+      await optionsFor(server, "STARTTLS", {
+        connectionTimeoutMs: 800,
+        fallbackPorts: { sslTls: implicit.port, startTls: await closedPort() },
+      }),
+    )
+
+    expect(report.recommendation).toMatchObject({
+      mode: "SSL_TLS",
+      port: implicit.port,
+      status: "works",
+    })
+    // "this port may speak TLS from the first byte" was shown false on this very port.
+    expect(report.check.failure?.hint).toMatch(/^nothing answered on port \d+ in either mode/)
   })
 })
 
@@ -308,6 +357,11 @@ describe("probe: a closed port", () => {
 
     expect(report.check.failure?.reason).toBe("ConnectionRefused")
     expect(report.recommendation).toBeUndefined()
+    expect(report.noRecommendation).toMatchObject({
+      kind: "unreachable",
+      fix: "check mailserver and mailSmtpPort; is the mail service running?",
+    })
+    expect(report.noRecommendation?.detail).toMatch(/cannot be reached: .*also tried: SSL_TLS/)
     expect(report.attempts).toHaveLength(3)
     expect(ms).toBeLessThan(5_000)
   })
@@ -329,8 +383,16 @@ describe("probe: certificates and TLS versions", () => {
     expect(tls.refusal?.reason).toBe("CertificateUntrusted")
     expect(tls.chain[0]?.subject).toContain("CN=localhost")
     expect(tls.chain[0]?.issuer).toContain("Intermediate")
-    expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
+    expect(report.recommendation).toMatchObject({
+      mode: "SSL_TLS",
+      port: server.port,
+      status: "certificate-refused",
+      reason:
+        `the server speaks SSL_TLS on port ${server.port}, but its certificate is refused: ` +
+        "the server's certificate is not signed by a trusted CA",
+    })
     expect(report.recommendation?.caveat).toMatch(/not signed by a trusted CA/)
+    expect(report.recommendation?.fix).toMatch(/add the root CA .*spoc-mail trust import/)
     // Every version's handshake completes, though none verifies.
     expect(accepted(report)).toEqual(["TLSv1.2", "TLSv1.3"])
     expect(server.clientLines()).toEqual([])
@@ -395,6 +457,186 @@ describe("probe: certificates and TLS versions", () => {
     expect(report.check.failure?.reason).toBe("TlsVersionMismatch")
     expect(report.recommendation).toMatchObject({ mode: "SSL_TLS", port: server.port })
     expect(accepted(report)).toEqual(["TLSv1", "TLSv1.1"])
+  })
+})
+
+describe("probe: a chain that does not verify is never recommended as working", () => {
+  it("SSL_TLS with an expired certificate: spoken there, refused, renew it", async () => {
+    const server = await smtp({ tls: "implicit", certificate: "expired" })
+    const { report } = await probe(await optionsFor(server, "SSL_TLS"))
+
+    expect(report.check).toMatchObject({
+      works: false,
+      failure: { phase: "tls", reason: "CertificateExpired" },
+    })
+    expect(report.attempts[0]!.tls).toMatchObject({ verified: false })
+    expect(report.recommendation).toEqual({
+      mode: "SSL_TLS",
+      port: server.port,
+      status: "certificate-refused",
+      reason:
+        `the server speaks SSL_TLS on port ${server.port}, but its certificate is refused: ` +
+        "the server's certificate has expired",
+      change: undefined,
+      caveat: "the server's certificate has expired",
+      fix: "the server's administrator must renew its certificate; check this machine's clock",
+    })
+    expect(report.recommendation?.reason).not.toMatch(/works/)
+    expect(report.noRecommendation).toBeUndefined()
+  })
+
+  it("STARTTLS with an expired certificate: the same, for STARTTLS_REQUIRED kept", async () => {
+    const server = await smtp({ tls: "starttls", certificate: "expired" })
+    const { report } = await probe(await optionsFor(server, "STARTTLS_REQUIRED"))
+
+    expect(report.check.failure?.reason).toBe("CertificateExpired")
+    expect(report.recommendation).toMatchObject({
+      mode: "STARTTLS_REQUIRED",
+      port: server.port,
+      status: "certificate-refused",
+    })
+    expect(report.recommendation?.reason).toMatch(/speaks STARTTLS .* its certificate is refused/)
+  })
+
+  it("a certificate for another host: refused, with the names it lists", async () => {
+    const server = await smtp({ host: "127.0.0.2", tls: "implicit", certificate: "server" })
+    const { report } = await probe(await optionsFor(server, "SSL_TLS", { host: "127.0.0.2" }))
+
+    expect(report.check.failure?.reason).toBe("HostnameMismatch")
+    expect(report.recommendation).toMatchObject({ status: "certificate-refused" })
+    expect(report.recommendation?.reason).toMatch(/is issued for .*not for 127\.0\.0\.2$/)
+    expect(report.recommendation?.fix).toMatch(/^set mailserver .*to a name the certificate lists/)
+  })
+
+  it("among the fallbacks, a chain that verifies wins over one that does not", async () => {
+    const expired = await smtp({ tls: "implicit", certificate: "expired" })
+    const starttls = await smtp({ tls: "starttls", certificate: "server" })
+    const options = await optionsFor({ port: await closedPort() }, "SSL_TLS", {
+      fallbackPorts: { sslTls: expired.port, startTls: starttls.port },
+    })
+    const { report } = await probe(options)
+
+    expect(report.recommendation).toMatchObject({
+      mode: "STARTTLS",
+      port: starttls.port,
+      status: "works",
+    })
+  })
+})
+
+describe("probe: an encrypted mode is never answered with NONE", () => {
+  it.each(["STARTTLS_REQUIRED", "STARTTLS", "SSL_TLS"] as const)(
+    "%s against a server with no TLS at all: no encrypted mode works, and how to get one",
+    async (mode) => {
+      const server = await smtp({ tls: "none" })
+      const fallbackPorts = { sslTls: await closedPort(), startTls: await closedPort() }
+      const { report } = await probe(await optionsFor(server, mode, { fallbackPorts }))
+
+      // STARTTLS without credentials gets through in plain text; the others stop.
+      expect(report.check.works).toBe(mode === "STARTTLS")
+      expect(report.recommendation).toBeUndefined()
+      expect(report.noRecommendation).toEqual({
+        kind: "no-encryption",
+        detail: expect.stringMatching(
+          new RegExp(
+            `^no encrypted mode works on 127\\.0\\.0\\.1: port ${server.port} speaks SMTP ` +
+              "only in plain text: it offers no STARTTLS, and no TLS from the first byte " +
+              `\\(also tried: SSL_TLS on port ${fallbackPorts.sslTls}: .*\\)$`,
+          ),
+        ),
+        fix:
+          `enable TLS on the server (STARTTLS on port ${server.port}), or use its submission ` +
+          `port (${fallbackPorts.startTls}, STARTTLS) or port ${fallbackPorts.sslTls} ` +
+          "(SSL_TLS); on 127.0.0.1 they do not work now, so ask the server's administrator " +
+          "where TLS is offered",
+      })
+      // Nowhere in the report: NONE, or a mode this report showed failing.
+      const json = Probe.toJson(report)
+      expect(json).not.toMatch(/\bNONE\b/)
+      for (const a of report.attempts) {
+        expect(a.failure?.hint ?? "").not.toMatch(/use (mailSmtpEncryption=)?(SSL_TLS|STARTTLS)/)
+      }
+      if (mode !== "STARTTLS") {
+        expect(report.check.failure?.hint).toBe(report.noRecommendation?.fix)
+      }
+    },
+  )
+
+  it("STARTTLS offered but refused: no NONE; the server's STARTTLS is what to fix", async () => {
+    const server = await scripted({
+      script: [
+        Script.send(lines("220 mx.test ESMTP")),
+        Script.expect(/^EHLO /i, lines("250-mx.test", "250 STARTTLS")),
+        Script.expect(/^STARTTLS$/i, lines("454 4.7.0 TLS not available")),
+        Script.expect(/^QUIT/i, lines("221 2.0.0 Bye")),
+        Script.close(),
+      ],
+    })
+    const { report } = await probe(await optionsFor(server, "STARTTLS_REQUIRED"))
+
+    expect(report.check.failure).toMatchObject({ reason: "StartTlsRefused" })
+    expect(report.recommendation).toBeUndefined()
+    expect(report.noRecommendation?.kind).toBe("no-encryption")
+    expect(report.noRecommendation?.detail).toContain(
+      `port ${server.port} offers STARTTLS, but TLS does not come up: the server refused STARTTLS`,
+    )
+    expect(report.noRecommendation?.fix).toMatch(/^fix STARTTLS on the server's port \d+, or /)
+  })
+
+  it("credentials under STARTTLS, no TLS anywhere: TLS on the server, not SSL_TLS", async () => {
+    const server = await smtp({ tls: "none", auth: { user: "svc", password } })
+    const { report } = await probe(await optionsFor(server, "STARTTLS", { user }))
+
+    expect(report.check.failure?.reason).toBe("CleartextCredentials")
+    expect(report.check.failure?.hint).toMatch(/^enable TLS on the server .*clear mailuser/)
+    expect(report.noRecommendation?.kind).toBe("no-encryption")
+  })
+
+  it("a plain-only port with TLS on a fallback: the hints point there", async () => {
+    const server = await smtp({ tls: "none" })
+    const implicit = await smtp({ tls: "implicit", certificate: "server" })
+    const { report } = await probe(
+      await optionsFor(server, "STARTTLS_REQUIRED", {
+        fallbackPorts: { sslTls: implicit.port, startTls: await closedPort() },
+      }),
+    )
+
+    expect(report.recommendation).toMatchObject({
+      mode: "SSL_TLS",
+      port: implicit.port,
+      status: "works",
+    })
+    const hint =
+      `port ${server.port} offers no encryption: use SSL_TLS on port ${implicit.port}, ` +
+      "as recommended"
+    expect(report.check.failure?.hint).toBe(hint)
+    // SSL_TLS on the plain port: not "use mailSmtpEncryption=STARTTLS here".
+    expect(report.attempts[1]).toMatchObject({
+      mode: "SSL_TLS",
+      port: server.port,
+      failure: { reason: "PlaintextWhereTlsExpected", hint },
+    })
+    expect(report.mismatch).toBeUndefined()
+  })
+
+  it("SSL_TLS on a plain-only port: the mismatch does not call it a STARTTLS port", async () => {
+    const server = await smtp({ tls: "none" })
+    const { report } = await probe(await optionsFor(server, "SSL_TLS"))
+
+    expect(report.mismatch).toMatch(/it is a plain-text port, and it offers no STARTTLS either$/)
+  })
+
+  it("STARTTLS_REQUIRED that works stays so, never loosened to STARTTLS", async () => {
+    const server = await smtp({ tls: "starttls", certificate: "server" })
+    const { report } = await probe(await optionsFor(server, "STARTTLS_REQUIRED"))
+
+    expect(report.check.works).toBe(true)
+    expect(report.recommendation).toMatchObject({
+      mode: "STARTTLS_REQUIRED",
+      port: server.port,
+      status: "works",
+      reason: `STARTTLS_REQUIRED works on port ${server.port}`,
+    })
   })
 })
 
@@ -684,10 +926,12 @@ describe("probe: the JSON report", () => {
       "mismatch",
       "tlsSettings",
       "recommendation",
+      "noRecommendation",
       "versions",
       "attempts",
     ])
     expect(json["recommendation"]).toBeNull()
+    expect(json["noRecommendation"]).toMatchObject({ kind: "unreachable" })
     const attempt = (json["attempts"] as Array<Record<string, unknown>>)[0]!
     expect(attempt["greeting"]).toBeNull()
     expect(attempt["tls"]).toBeNull()

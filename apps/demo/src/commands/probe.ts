@@ -3,7 +3,10 @@
  * greeting, EHLO capabilities before and after TLS, TLS version and cipher,
  * the chain and whether the trust store verifies it, AUTH mechanisms), names
  * a port and mode mismatch, and recommends a mode and port (SSL_TLS first,
- * then STARTTLS, as the controller's reference advises). The work is
+ * then STARTTLS, as the controller's reference advises): never as working
+ * one whose certificate is refused (that is named, with its fix), never NONE
+ * when the mode checked is encrypted, never one the report showed failing;
+ * without a recommendation it says why and what to do. The work is
  * `Probe` of @spoc-mail/transport-raw; this file picks the target and
  * prints the report, as text or `--json`.
  *
@@ -190,6 +193,40 @@ const describeVersions = (scan: Probe.VersionScan, settings: Probe.TlsSettingsRe
   ].join("\n")
 }
 
+/**
+ * The recommendation, or why there is none. It says a mode works only when it
+ * does: a refused certificate is named with its fix, and NONE comes only with
+ * the clear-text warning (the probe recommends it only when NONE was checked).
+ */
+const describeRecommendation = (report: Probe.ProbeReport): Array<string> => {
+  const recommendation = report.recommendation
+  if (recommendation === undefined) {
+    const none = report.noRecommendation
+    return none === undefined
+      ? ["Recommendation: none."]
+      : [`Recommendation: none; ${none.detail}.`, `  Fix: ${none.fix}.`]
+  }
+  const { change, status } = recommendation
+  const asChecked =
+    status === "works" &&
+    report.check.works &&
+    recommendation.mode === report.mode &&
+    recommendation.port === report.port
+  const lines = [
+    `Recommendation: mailSmtpEncryption=${recommendation.mode}, ` +
+      `mailSmtpPort=${recommendation.port}` +
+      (change === undefined ? "" : `, and change ${change.keys.join(" / ")}`) +
+      (status === "certificate-refused" ? ", once its certificate is accepted" : "") +
+      (asChecked ? " (as checked)." : ` (${recommendation.reason}).`),
+  ]
+  if (change !== undefined) lines.push(`  Change: ${change.detail}.`)
+  if (recommendation.fix !== undefined) lines.push(`  Fix: ${recommendation.fix}.`)
+  if (status === "unencrypted" && recommendation.caveat !== undefined) {
+    lines.push(`  Warning: ${recommendation.caveat}.`)
+  }
+  return lines
+}
+
 /** The whole report for people: each attempt's stages, versions, verdict, recommendation. */
 export const formatReport = (
   report: Probe.ProbeReport,
@@ -212,28 +249,15 @@ export const formatReport = (
 
   const summary = [`Port ${report.port} ${report.listener.detail}.`]
   if (report.mismatch !== undefined) summary.push(`Mismatch: ${report.mismatch}.`)
+  const warnings = report.check.warnings
   summary.push(
-    report.check.works
-      ? `Result: ${report.mode} works on ${where}.`
-      : `Result: ${report.mode} does not work on ${where}: ${report.check.failure?.detail}.`,
+    !report.check.works
+      ? `Result: ${report.mode} does not work on ${where}: ${report.check.failure?.detail}.`
+      : warnings.length === 0
+        ? `Result: ${report.mode} works on ${where}.`
+        : `Result: ${report.mode} works on ${where}; warning: ${warnings.join("; ")}.`,
   )
-  const recommendation = report.recommendation
-  if (recommendation === undefined) {
-    const ports = [...new Set(report.attempts.map((a) => a.port))].join(", ")
-    summary.push(`Recommendation: none; no mode worked on port ${ports}.`)
-  } else {
-    const keep =
-      report.check.works && recommendation.mode !== "NONE" && recommendation.port === report.port
-    const change = recommendation.change
-    summary.push(
-      `Recommendation: mailSmtpEncryption=${recommendation.mode}, ` +
-        `mailSmtpPort=${recommendation.port}` +
-        (change === undefined ? "" : `, and change ${change.keys.join(" / ")}`) +
-        (keep ? " (as checked)." : ` (${recommendation.reason}).`),
-    )
-    if (change !== undefined) summary.push(`  Change: ${change.detail}.`)
-    if (recommendation.caveat !== undefined) summary.push(`  But: ${recommendation.caveat}.`)
-  }
+  summary.push(...describeRecommendation(report))
   sections.push(summary.join("\n"))
   return sections.join("\n\n")
 }

@@ -1,3 +1,5 @@
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Script, startScriptedSmtpServer } from "@spoc-mail/testkit"
 import { describe, expect, it } from "vitest"
 import { runCli } from "./cli.ts"
@@ -277,5 +279,13 @@ describe("spoc-mail probe", () => {
     expect(result.stdout).toMatch(/AUTH +offers PLAIN LOGIN; PLAIN REJECTED: 535/)
     expect(server.authAttempts).toEqual([{ method: "PLAIN", user: "svc", accepted: false }])
     expect(secretsIn(result.stdout + result.stderr)).toEqual([])
+  })
+
+  it("with --json, prints a JSON error document when the settings cannot be read", async () => {
+    const missing = join(tmpdir(), "spoc-probe-missing", "spoc.conf")
+    const run = await runCli(["probe", "--no-env", "--spoc-conf", missing, "--json"])
+    expect(run.code).toBe(3)
+    const document = JSON.parse(run.stdout) as { error: { kind: string; exitCode: number } }
+    expect(document.error).toMatchObject({ kind: "ConfigSourceError", exitCode: 3 })
   })
 })

@@ -360,7 +360,7 @@ export const probeCommand = Command.make(
       Flag.withDefault(false),
     ),
   },
-  (flags) => handled(runProbe(flags)),
+  (flags) => handled(runProbe(flags), { json: flags.json }),
 ).pipe(
   Command.withDescription(
     "Check how a mail server speaks: each stage, TLS versions, chain, AUTH; " +

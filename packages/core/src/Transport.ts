@@ -12,7 +12,7 @@
 import type * as tls from "node:tls"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type { ComposedMessage } from "./Message.ts"
 import type { EncryptionMode } from "./Settings.ts"
 import type { Endpoint, TransportError } from "./TransportError.ts"
@@ -41,6 +41,25 @@ export const isToken = (credentials: Credentials): credentials is TokenCredentia
 /** The secret of either kind of credentials. */
 export const secretOf = (credentials: Credentials): Redacted.Redacted<string> =>
   isToken(credentials) ? credentials.accessToken : credentials.password
+
+/** The AUTH mechanisms a transport may use, by preference: XOAUTH2 for a token only. */
+export const mechanismsFor = (credentials: Credentials): ReadonlyArray<string> =>
+  isToken(credentials) ? ["XOAUTH2"] : ["PLAIN", "LOGIN"]
+
+/**
+ * The initial response of AUTH XOAUTH2 (Google's and Microsoft's SASL
+ * XOAUTH2): the base64 of `user=USER ^A auth=Bearer TOKEN ^A ^A`, as a
+ * secret. `undefined` when the user or token holds 0x01, CR, LF or NUL,
+ * which would move the fields or end the command.
+ */
+export const xoauth2Response = (
+  credentials: TokenCredentials,
+): Redacted.Redacted<string> | undefined => {
+  const token = Redacted.value(credentials.accessToken)
+  if (/[\x00\x01\r\n]/.test(credentials.user + token)) return undefined
+  const fields = `user=${credentials.user}\u0001auth=Bearer ${token}\u0001\u0001`
+  return Redacted.make(Buffer.from(fields, "utf8").toString("base64"))
+}
 
 /** Everything a transport needs to know about how to talk to one endpoint. */
 export interface ConnectionPolicy {

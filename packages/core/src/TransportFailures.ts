@@ -451,6 +451,30 @@ export const authRefusal = (reply: AuthReply, command: string): Classified => {
   }
 }
 
+/**
+ * The server offers AUTH, but no mechanism the credentials can use (XOAUTH2
+ * for a token, PLAIN or LOGIN for a password); nothing secret was sent.
+ */
+export const noUsableMechanism = (offered: ReadonlyArray<string>, token: boolean): Classified => {
+  const list = offered.join(" ") || "with no mechanism"
+  return token
+    ? {
+        reason: "NoUsableAuthMechanism",
+        detail:
+          `the server offers AUTH ${list}, but an access token needs XOAUTH2; ` + "it was not sent",
+        hint: "use the server's OAuth 2.0 submission endpoint, or log in with mailpass",
+      }
+    : {
+        reason: "NoUsableAuthMechanism",
+        detail:
+          `the server offers AUTH ${list}, but spoc-mail speaks only PLAIN and LOGIN; ` +
+          "the credentials were not sent",
+        hint:
+          "enable AUTH PLAIN or LOGIN on the server (over TLS), or clear mailuser with " +
+          "[EMPTY] if the server relays for this host without a login",
+      }
+}
+
 /** Classifies a socket error raised while connecting. */
 export const classifyConnect = (error: unknown): Classified => {
   const code = (error as { code?: string }).code ?? ""

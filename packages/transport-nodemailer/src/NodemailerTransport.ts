@@ -72,7 +72,7 @@ const checkArguments = (
     )
   }
   // XOAUTH2 separates its fields with 0x01: one in the user or token would move them.
-  if (token && (credentials.user.includes("\u0001") || secret.includes("\u0001"))) {
+  if (token && Transport.xoauth2Response(credentials) === undefined) {
     return Effect.fail(
       refusal.invalidArgument(policy, "auth", "mailuser or the access token", "a 0x01 character"),
     )
@@ -157,7 +157,10 @@ const send = (
       let authenticated = false
       if (policy.credentials !== undefined) {
         const credentials = policy.credentials
-        const choice = Capabilities.chooseMechanism(capabilities, Transport.isToken(credentials))
+        const choice = Capabilities.chooseMechanism(
+          capabilities,
+          Transport.mechanismsFor(credentials),
+        )
         if (choice._tag === "NotOffered") return yield* refusal.authNotOffered(policy, ehlo)
         if (choice._tag === "NoneUsable") {
           return yield* refusal.noUsableMechanism(policy, ehlo, choice.offered)

@@ -16,11 +16,8 @@ export interface Capabilities {
   readonly authMechanisms: ReadonlyArray<string>
 }
 
-/** The mechanisms spoc-mail speaks for a password, in order of preference. */
-export const supportedMechanisms = ["PLAIN", "LOGIN"] as const
-
-/** An access token is sent only with XOAUTH2. */
-export type Mechanism = (typeof supportedMechanisms)[number] | "XOAUTH2"
+/** A mechanism spoc-mail speaks: PLAIN or LOGIN for a password, XOAUTH2 for a token. */
+export type Mechanism = string
 
 /**
  * Parses EHLO reply lines without their reply code (`AUTH PLAIN LOGIN`,
@@ -49,14 +46,16 @@ export type MechanismChoice =
   | { readonly _tag: "NoneUsable"; readonly offered: ReadonlyArray<string> }
 
 /**
- * Picks the first mechanism spoc-mail speaks that the server offers: for an
- * access token XOAUTH2 only, for a password PLAIN, else LOGIN.
+ * Picks the first of `speaks` (core's `mechanismsFor` the credentials, by
+ * preference) that the server offers.
  */
-export const chooseMechanism = (capabilities: Capabilities, token = false): MechanismChoice => {
+export const chooseMechanism = (
+  capabilities: Capabilities,
+  speaks: ReadonlyArray<Mechanism>,
+): MechanismChoice => {
   if (!capabilities.keywords.has("AUTH") && capabilities.authMechanisms.length === 0) {
     return { _tag: "NotOffered" }
   }
-  const speaks: ReadonlyArray<Mechanism> = token ? ["XOAUTH2"] : supportedMechanisms
   const mechanism = speaks.find((m) => capabilities.authMechanisms.includes(m))
   return mechanism === undefined
     ? { _tag: "NoneUsable", offered: capabilities.authMechanisms }

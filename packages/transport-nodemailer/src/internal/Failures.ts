@@ -598,20 +598,9 @@ export const refusal = {
     command: string | undefined,
     offered: ReadonlyArray<string>,
   ) => {
-    const list = offered.join(" ") || "with no mechanism"
     const token = policy.credentials !== undefined && Transport.isToken(policy.credentials)
-    return build(policy, {
-      reason: "NoUsableAuthMechanism",
-      phase: "auth",
-      command,
-      detail: token
-        ? `the server offers AUTH ${list}, but an access token needs XOAUTH2; it was not sent`
-        : `the server offers AUTH ${list}, but spoc-mail speaks only PLAIN and LOGIN; ` +
-          "the credentials were not sent",
-      hint: token
-        ? "use the server's OAuth 2.0 submission endpoint, or log in with mailpass"
-        : "enable AUTH PLAIN or LOGIN on the server (over TLS), or clear mailuser with [EMPTY]",
-    })
+    const unusable = TransportFailures.noUsableMechanism(offered, token)
+    return build(policy, { ...unusable, phase: "auth", command })
   },
 
   smtpUtf8Unsupported: (policy: ConnectionPolicy, command: string | undefined) =>

@@ -20,8 +20,9 @@
 import * as net from "node:net"
 import type { Readable } from "node:stream"
 import type * as tls from "node:tls"
-import type { Transport, TransportError } from "@spoc-mail/core"
+import { Transport, type TransportError } from "@spoc-mail/core"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import SMTPConnection, {
   type SentMessageInfo,
   type SMTPError,
@@ -98,15 +99,16 @@ type AuthContext = Parameters<
 
 /**
  * AUTH XOAUTH2 with the user and the access token (nodemailer hands the
- * token over as the password): the base64 of `user=U ^A auth=Bearer T ^A ^A`.
- * A 334 is the server's error challenge; its final reply, after the empty
- * answer, is the rejection nodemailer reports.
+ * token over as the password), encoded by core's `xoauth2Response`. A 334 is
+ * the server's error challenge; its final reply, after the empty answer, is
+ * the rejection nodemailer reports.
  */
 const xoauth2 = async (context: AuthContext): Promise<void> => {
-  const user = context.auth.credentials.user
-  const token = context.auth.credentials.pass
-  const blob = Buffer.from(`user=${user}\u0001auth=Bearer ${token}\u0001\u0001`, "utf8")
-  const answer = await context.sendCommand(`AUTH XOAUTH2 ${blob.toString("base64")}`)
+  const { user, pass } = context.auth.credentials
+  const response = Transport.xoauth2Response({ user, accessToken: Redacted.make(pass) })
+  // The transport refused such a user or token before connecting; this is a guard.
+  if (response === undefined) throw new Error("the user or token holds a control character")
+  const answer = await context.sendCommand(`AUTH XOAUTH2 ${Redacted.value(response)}`)
   if (answer.status === 235) return
   if (answer.status === 334) {
     const final = await context.sendCommand("")

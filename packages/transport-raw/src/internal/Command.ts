@@ -12,6 +12,7 @@
  * This module builds the bytes; it does not write them. Writing, and the one
  * transcript line per command, is the socket adapter's job.
  */
+import { Transport } from "@spoc-mail/core"
 import * as Redacted from "effect/Redacted"
 
 export type Part = string | Redacted.Redacted<string>
@@ -112,10 +113,9 @@ export const authPlain = (user: string, password: Redacted.Redacted<string>): Co
 }
 
 /**
- * `AUTH XOAUTH2` with its initial response: the base64 of
- * `user=USER ^A auth=Bearer TOKEN ^A ^A` (Google's and Microsoft's SASL
- * XOAUTH2). A ^A (0x01) in the user or token would move the field borders,
- * so it is refused with CR, LF and NUL.
+ * `AUTH XOAUTH2` with its initial response (core's `xoauth2Response`). A ^A
+ * (0x01) in the user or token would move the field borders, so it is
+ * refused with CR, LF and NUL.
  */
 export const authXoauth2 = (
   user: string,
@@ -123,15 +123,15 @@ export const authXoauth2 = (
 ): Command | Refused => {
   const refused = refuseCredentials(user, accessToken, "the access token")
   if (refused !== undefined) return refused
-  if (user.includes("\u0001") || Redacted.value(accessToken).includes("\u0001")) {
+  const response = Transport.xoauth2Response({ user, accessToken })
+  if (response === undefined) {
     return {
       _tag: "Refused",
       verb: "AUTH",
       detail: "mailuser or the access token contains a 0x01 control character",
     }
   }
-  const blob = `user=${user}\u0001auth=Bearer ${Redacted.value(accessToken)}\u0001\u0001`
-  return make("AUTH", "XOAUTH2", Redacted.make(base64(blob)))
+  return make("AUTH", "XOAUTH2", response)
 }
 
 /** The empty line that answers an XOAUTH2 error challenge, so the server gives its final reply. */

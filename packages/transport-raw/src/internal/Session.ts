@@ -439,7 +439,6 @@ const authenticate = (
   Effect.gen(function* () {
     const credentials = policy.credentials
     if (credentials === undefined) return false
-    const token = TransportModule.isToken(credentials)
     const relayHint =
       "if the server relays mail for this host without a login (an IP-authorised relay), " +
       "clear mailuser with [EMPTY]"
@@ -453,23 +452,17 @@ const authenticate = (
         { hint: `${relayHint}; otherwise use the server's submission port` },
       )
     }
-    const speaks = token ? ["XOAUTH2"] : ["PLAIN", "LOGIN"]
-    const mechanism = speaks.find((m) => capabilities.authMechanisms.has(m))
+    const mechanism = TransportModule.mechanismsFor(credentials).find((m) =>
+      capabilities.authMechanisms.has(m),
+    )
     if (mechanism === undefined) {
-      const offered = [...capabilities.authMechanisms].join(" ") || "no mechanism"
-      return yield* error(
-        policy,
-        "NoUsableAuthMechanism",
-        "auth",
-        token
-          ? `the server offers AUTH ${offered}, but an access token needs XOAUTH2`
-          : `the server offers AUTH ${offered}, but spoc-mail supports only PLAIN and LOGIN`,
-        {
-          hint: token
-            ? "use the server's OAuth 2.0 submission endpoint, or log in with mailpass"
-            : `enable AUTH PLAIN or LOGIN on the server (over TLS), or ${relayHint}`,
-        },
+      const unusable = TransportFailures.noUsableMechanism(
+        [...capabilities.authMechanisms],
+        TransportModule.isToken(credentials),
       )
+      return yield* error(policy, unusable.reason, "auth", unusable.detail, {
+        hint: unusable.hint,
+      })
     }
 
     const shown = `AUTH ${mechanism}`

@@ -68,28 +68,37 @@ export const serverAddress = (raw: string): Parsed.Parsed<ServerAddress> => {
 
 const addrSpec = /^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+$/u
 
-const tooLong = "is longer than a mail address may be"
+/** An address refused for its length; its problem says so better than "not a mailbox". */
+type TooLong = Parsed.Parsed<never> & { readonly ok: false }
+
+/**
+ * RFC 5321 4.5.3.1: 64 octets before the @, 255 after, 254 in all (a path
+ * is 256 with its brackets). `text` is an address of the right form.
+ */
+const tooLong = (text: string): TooLong | undefined => {
+  const at = text.lastIndexOf("@")
+  const local = Buffer.byteLength(text.slice(0, at))
+  const domain = Buffer.byteLength(text.slice(at + 1))
+  if (local <= 64 && domain <= 255 && local + 1 + domain <= 254) return undefined
+  return {
+    ok: false,
+    problem: `${quoted(text)} is longer than a mail address may be`,
+    fix: "use at most 64 octets before the @ and 254 in all (RFC 5321)",
+  }
+}
+
+const wellFormed = (text: string): boolean => !controlCharacters.test(text) && addrSpec.test(text)
 
 /** Checks a bare address (`local@domain`); non-ASCII is allowed (SMTPUTF8). */
 export const address = (raw: string): Parsed.Parsed<string> => {
   const text = raw.trim()
-  if (controlCharacters.test(text) || !addrSpec.test(text)) {
+  if (!wellFormed(text)) {
     return Parsed.fail(
       `${quoted(text)} is not a mail address`,
       "write a mailbox such as print@example.com",
     )
   }
-  // RFC 5321 4.5.3.1: 64 octets before the @, 255 after, 254 in all (a path is 256 with <>).
-  const at = text.lastIndexOf("@")
-  const local = Buffer.byteLength(text.slice(0, at))
-  const domain = Buffer.byteLength(text.slice(at + 1))
-  if (local > 64 || domain > 255 || local + 1 + domain > 254) {
-    return Parsed.fail(
-      `${quoted(text)} ${tooLong}`,
-      "use at most 64 octets before the @ and 254 in all (RFC 5321)",
-    )
-  }
-  return Parsed.ok(text)
+  return tooLong(text) ?? Parsed.ok(text)
 }
 
 /** Splits a list on commas that are outside quotes and angle brackets. */
@@ -128,16 +137,15 @@ const namedMailbox = /^((?:"(?:[^"\\]|\\.)*")|[^"<>@,]*?)\s*<([^<>\s]+)>$/u
 const onePart = (part: string): Mailbox | TooLong | undefined => {
   const text = part.trim()
   const named = namedMailbox.exec(text)
-  const bare = address(named === null ? text : named[2]!)
-  if (!bare.ok) return bare.problem.endsWith(tooLong) ? bare : undefined
-  if (named === null) return { address: bare.value, name: undefined, text }
+  const spec = (named === null ? text : named[2]!).trim()
+  if (!wellFormed(spec)) return undefined
+  const long = tooLong(spec)
+  if (long !== undefined) return long
+  if (named === null) return { address: spec, name: undefined, text }
   const rawName = named[1]!.trim()
   const name = quotedName.exec(rawName)?.[1]?.replace(/\\(.)/g, "$1") ?? rawName
-  return { address: bare.value, name: name === "" ? undefined : name, text }
+  return { address: spec, name: name === "" ? undefined : name, text }
 }
-
-/** An address refused for its length, whose problem says so better than "not a mailbox". */
-type TooLong = Parsed.Parsed<never> & { readonly ok: false }
 
 const isTooLong = (part: Mailbox | TooLong | undefined): part is TooLong =>
   part !== undefined && "ok" in part

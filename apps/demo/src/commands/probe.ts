@@ -19,7 +19,7 @@
  */
 import {
   Mailer,
-  Origin,
+  SettingsResolution,
   type Settings,
   TlsVersions,
   TransportError,
@@ -275,8 +275,7 @@ const runProbe = (flags: ProbeFlags) =>
   Effect.gen(function* () {
     const { resolution } = yield* loadSettings(flags)
     for (const w of resolution.warnings) {
-      const where = w.origin === undefined ? w.layer : Origin.formatLong(w.origin)
-      yield* Effect.logWarning(`${w.message} (${where})`)
+      yield* Effect.logWarning(SettingsResolution.formatWarning(w))
     }
     const configured = yield* connectionSettingsOf(
       resolution,
